@@ -1,0 +1,94 @@
+//! `tessera`: a desktop wallet, and `tessera demo`, the end-to-end story of
+//! the whole system on embedded defaults.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod demo;
+mod wallet_cmd;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Tessera: tickets and e-money that move phone to phone and verify offline.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+struct Cli {
+    /// The wallet database file.
+    #[arg(long, global = true, env = "TESSERA_WALLET")]
+    wallet: Option<PathBuf>,
+    /// A file holding the storage key (64 hex digits) instead of a passphrase.
+    #[arg(long, global = true, env = "TESSERA_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new wallet.
+    Init(wallet_cmd::InitArgs),
+    /// List tickets, notes and coupons.
+    List(wallet_cmd::ListArgs),
+    /// Show one instrument in full.
+    Show {
+        /// Instrument id (hex).
+        id: String,
+    },
+    /// Money per currency.
+    Balance,
+    /// The transaction history, newest first.
+    History {
+        /// How many lines.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Import an instrument file (as issued or endorsed to this wallet).
+    Import {
+        /// File with the encoded instrument (binary or hex).
+        file: PathBuf,
+    },
+    /// Write an instrument's encoding to a file or standard output (hex).
+    Export {
+        /// Instrument id (hex).
+        id: String,
+        /// Output file (binary); hex on standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Make a fresh holder key for an issuer or a sender to endorse to.
+    NewKey,
+    /// Pin the service provider's key and install its trust list.
+    Trust(wallet_cmd::TrustArgs),
+    /// Run the whole system on embedded defaults and tell what happens.
+    Demo,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let location = wallet_cmd::Location::new(cli.wallet, cli.key_file)?;
+    match cli.command {
+        Command::Init(args) => wallet_cmd::init(&location, args),
+        Command::List(args) => wallet_cmd::list(&location, args),
+        Command::Show { id } => wallet_cmd::show(&location, &id),
+        Command::Balance => wallet_cmd::balance(&location),
+        Command::History { limit } => wallet_cmd::history(&location, limit),
+        Command::Import { file } => wallet_cmd::import(&location, &file),
+        Command::Export { id, out } => wallet_cmd::export(&location, &id, out.as_deref()),
+        Command::NewKey => wallet_cmd::new_key(&location),
+        Command::Trust(args) => wallet_cmd::trust(&location, args),
+        Command::Demo => demo::run(),
+    }
+}

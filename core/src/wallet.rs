@@ -1,0 +1,514 @@
+//! The wallet facade: what an app (through the bindings) or the CLI calls.
+//!
+//! It owns a store, the key that seals secrets, and a clock. Every call is
+//! synchronous and either completes its change or leaves the store as it was.
+
+use crate::clock::{Clock, Timestamp};
+use crate::codec::{DecodeError, Wire};
+use crate::crypto::{LocalSigner, PublicKey, SecretKey, SignerError};
+use crate::ids::{ExchangeId, InstrumentId};
+use crate::instrument::{Amount, Instrument, Kind, Signed, Status};
+use crate::sealing::{KeyProvider, KeyProviderError, Sealer};
+use crate::store::{
+    Direction, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary, KeyRecord, KeyRole,
+    SqliteStore, StoreError, WalletStore, Write, WriteBatch,
+};
+use crate::trust::{DenyList, Role, TrustError, TrustList, TrustListBody};
+use crate::verify::{Rejection, VerifiedInstrument, Verifier};
+use rand::rngs::OsRng;
+use rand_core::RngCore;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const META_SALT: &str = "salt";
+const META_KEY_CHECK: &str = "key-check";
+const META_ACCOUNT: &str = "account";
+const META_REGISTRY: &str = "registry";
+const META_TRUST_LIST: &str = "trust-list";
+const META_DENY_LIST: &str = "deny-list";
+const KEY_CHECK_LABEL: &[u8] = b"tessera/v1/key-check";
+const KEY_CHECK_TEXT: &[u8] = b"tessera wallet";
+
+/// Why a wallet call failed. A failed call changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Bytes from outside did not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The verifier refused an instrument.
+    #[error("instrument rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// A trust list was refused.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The platform could not supply the storage key.
+    #[error(transparent)]
+    KeyProvider(#[from] KeyProviderError),
+    /// A signer failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// The storage key does not open this wallet (wrong passphrase or key file).
+    #[error("the storage key does not open this wallet (wrong passphrase or key file?)")]
+    WrongStorageKey,
+    /// No wallet has been created in this store.
+    #[error("no wallet has been created here")]
+    NotCreated,
+    /// A wallet already exists in this store.
+    #[error("a wallet already exists here")]
+    AlreadyCreated,
+    /// No registry key is pinned yet.
+    #[error("no registry is configured: pin the service provider's key first")]
+    NoRegistry,
+    /// A different registry key is already pinned.
+    #[error("this wallet already trusts registry {0}")]
+    RegistryMismatch(PublicKey),
+    /// No trust list is installed yet.
+    #[error("no trust list is installed: sync with the registry first")]
+    NoTrustList,
+    /// The instrument is not in this wallet.
+    #[error("instrument {0} is not in this wallet")]
+    UnknownInstrument(InstrumentId),
+    /// The instrument's holder key was not made by this wallet.
+    #[error("instrument {0} is held by a key this wallet does not have")]
+    NotOurs(InstrumentId),
+    /// The wallet already holds this instrument at this point of its chain.
+    #[error("instrument {0} is already in this wallet")]
+    AlreadyHeld(InstrumentId),
+    /// The wallet holds a later state of this instrument than the one offered.
+    #[error("instrument {0} is older than the copy in this wallet")]
+    Stale(InstrumentId),
+    /// The instrument is pending out or gone, so it cannot be used.
+    #[error("instrument {id} is {holding}, not held")]
+    NotHeld {
+        /// The instrument.
+        id: InstrumentId,
+        /// Where it stands.
+        holding: &'static str,
+    },
+    /// The instrument may not be passed on.
+    #[error("instrument {0} is not transferable")]
+    NotTransferable(InstrumentId),
+    /// Stored data broke an invariant.
+    #[error("wallet data is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// Money in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Notes held and free to spend, in minor units.
+    pub available: u64,
+    /// Notes endorsed away whose receipt is not yet in, in minor units.
+    pub pending_out: u64,
+}
+
+/// A wallet: account key, holder keys, instruments, history.
+///
+/// Protocol engines inside this crate extend it with their own `impl`
+/// blocks, which is why the fields are crate-visible.
+pub struct Wallet<S: WalletStore = SqliteStore> {
+    pub(crate) store: S,
+    pub(crate) sealer: Sealer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) account: PublicKey,
+    pub(crate) registry: Option<PublicKey>,
+    pub(crate) trust: Option<TrustList>,
+    pub(crate) deny: DenyList,
+}
+
+impl<S: WalletStore> std::fmt::Debug for Wallet<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet")
+            .field("account", &self.account)
+            .field("registry", &self.registry)
+            .field("trust_list_version", &self.trust.as_ref().map(TrustList::version))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Wallet<SqliteStore> {
+    /// Creates a wallet in a new SQLite file.
+    pub fn create_at(
+        path: impl AsRef<Path>,
+        keys: &dyn KeyProvider,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, WalletError> {
+        Self::create(SqliteStore::open(path)?, keys, clock)
+    }
+    /// Writes a consistent backup of the wallet to a new file. Restoring an
+    /// old backup and spending from it again is a double transfer, which
+    /// reconciliation catches and attributes.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<(), WalletError> {
+        Ok(self.store.backup_to(path)?)
+    }
+
+    /// Opens the wallet in an SQLite file.
+    pub fn open_at(path: impl AsRef<Path>, keys: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Self, WalletError> {
+        Self::open(SqliteStore::open(path)?, keys, clock)
+    }
+}
+
+impl<S: WalletStore> Wallet<S> {
+    /// Creates a wallet in an empty store: a salt, the account key, and the
+    /// check value that tells a wrong storage key at open.
+    pub fn create(mut store: S, keys: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Self, WalletError> {
+        if store.meta(META_SALT)?.is_some() {
+            return Err(WalletError::AlreadyCreated);
+        }
+        let mut salt = [0u8; 16];
+        OsRng.fill_bytes(&mut salt);
+        let sealer = Sealer::new(&keys.storage_key(&salt)?);
+        let account = SecretKey::generate(&mut OsRng);
+        let public = account.public_key();
+        let now = clock.now();
+        let mut batch = WriteBatch::new();
+        batch
+            .push(Write::PutMeta(META_SALT.into(), salt.to_vec()))
+            .push(Write::PutMeta(META_KEY_CHECK.into(), sealer.seal(KEY_CHECK_LABEL, KEY_CHECK_TEXT, &mut OsRng)))
+            .push(Write::PutMeta(META_ACCOUNT.into(), public.0.to_vec()))
+            .push(Write::InsertKey(KeyRecord {
+                public,
+                role: KeyRole::Account,
+                sealed: sealer.seal_key(&account, &mut OsRng),
+                created_at: now,
+            }));
+        store.apply(batch)?;
+        Ok(Self { store, sealer, clock, account: public, registry: None, trust: None, deny: DenyList::empty() })
+    }
+
+    /// Opens a wallet created earlier with [`Wallet::create`].
+    pub fn open(store: S, keys: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Self, WalletError> {
+        let salt: [u8; 16] = store
+            .meta(META_SALT)?
+            .ok_or(WalletError::NotCreated)?
+            .try_into()
+            .map_err(|_| WalletError::Inconsistent("salt".into()))?;
+        let sealer = Sealer::new(&keys.storage_key(&salt)?);
+        let check = store.meta(META_KEY_CHECK)?.ok_or_else(|| WalletError::Inconsistent("key check".into()))?;
+        match sealer.open(KEY_CHECK_LABEL, &check) {
+            Ok(text) if text.as_slice() == KEY_CHECK_TEXT => {}
+            _ => return Err(WalletError::WrongStorageKey),
+        }
+        let account = store
+            .meta(META_ACCOUNT)?
+            .and_then(|b| PublicKey::from_slice(&b))
+            .ok_or_else(|| WalletError::Inconsistent("account key".into()))?;
+        let registry = store.meta(META_REGISTRY)?.and_then(|b| PublicKey::from_slice(&b));
+        let trust = match (registry, store.meta(META_TRUST_LIST)?) {
+            (Some(reg), Some(bytes)) => Some(TrustList::verify(Signed::<TrustListBody>::from_bytes(&bytes)?, &reg)?),
+            _ => None,
+        };
+        let deny = match (registry, store.meta(META_DENY_LIST)?) {
+            (Some(reg), Some(bytes)) => {
+                let signed = Signed::<DenyList>::from_bytes(&bytes)?;
+                signed.verify(&reg).map_err(|_| WalletError::Inconsistent("deny list signature".into()))?;
+                signed.body
+            }
+            _ => DenyList::empty(),
+        };
+        Ok(Self { store, sealer, clock, account, registry, trust, deny })
+    }
+
+    /// The account key: this wallet's identity at the registry.
+    pub fn account_key(&self) -> PublicKey {
+        self.account
+    }
+
+    /// The pinned registry key, if any.
+    pub fn registry_key(&self) -> Option<PublicKey> {
+        self.registry
+    }
+
+    /// The installed trust list, if any.
+    pub fn trust_list(&self) -> Option<&TrustList> {
+        self.trust.as_ref()
+    }
+
+    /// The installed deny list.
+    pub fn deny_list(&self) -> &DenyList {
+        &self.deny
+    }
+
+    /// The current time as the wallet's clock tells it.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The store, for protocol engines and inspection.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Pins the service provider's key. Once pinned it cannot change: a
+    /// wallet that trusted one registry never silently trusts another.
+    pub fn pin_registry(&mut self, key: PublicKey) -> Result<(), WalletError> {
+        match self.registry {
+            Some(existing) if existing == key => Ok(()),
+            Some(existing) => Err(WalletError::RegistryMismatch(existing)),
+            None => {
+                self.store.apply(WriteBatch(vec![Write::PutMeta(META_REGISTRY.into(), key.0.to_vec())]))?;
+                self.registry = Some(key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Installs a trust list signed by the pinned registry. An older version
+    /// than the installed one is refused.
+    pub fn install_trust_list(&mut self, bytes: &[u8]) -> Result<(), WalletError> {
+        let registry = self.registry.ok_or(WalletError::NoRegistry)?;
+        let list = TrustList::verify(Signed::<TrustListBody>::from_bytes(bytes)?, &registry)?;
+        if let Some(current) = &self.trust
+            && list.version() < current.version()
+        {
+            return Err(TrustError::Stale { installed: current.version(), offered: list.version() }.into());
+        }
+        self.store.apply(WriteBatch(vec![Write::PutMeta(META_TRUST_LIST.into(), bytes.to_vec())]))?;
+        self.trust = Some(list);
+        Ok(())
+    }
+
+    /// Installs a deny list signed by the pinned registry.
+    pub fn install_deny_list(&mut self, bytes: &[u8]) -> Result<(), WalletError> {
+        let registry = self.registry.ok_or(WalletError::NoRegistry)?;
+        let signed = Signed::<DenyList>::from_bytes(bytes)?;
+        signed.verify(&registry).map_err(|_| TrustError::BadSignature)?;
+        if signed.body.version < self.deny.version {
+            return Err(TrustError::Stale { installed: self.deny.version, offered: signed.body.version }.into());
+        }
+        self.store.apply(WriteBatch(vec![Write::PutMeta(META_DENY_LIST.into(), bytes.to_vec())]))?;
+        self.deny = signed.body;
+        Ok(())
+    }
+
+    /// Makes a fresh holder key, sealed in the store, for an issuer or a
+    /// sender to endorse an instrument to. Its private half never leaves.
+    pub fn new_holder_key(&mut self) -> Result<PublicKey, WalletError> {
+        let key = SecretKey::generate(&mut OsRng);
+        let public = key.public_key();
+        let record = KeyRecord {
+            public,
+            role: KeyRole::Holder,
+            sealed: self.sealer.seal_key(&key, &mut OsRng),
+            created_at: self.now(),
+        };
+        self.store.apply(WriteBatch(vec![Write::InsertKey(record)]))?;
+        Ok(public)
+    }
+
+    /// A signer for one of this wallet's keys. The key is unsealed for the
+    /// signer's lifetime and zeroized when it drops.
+    pub fn signer(&self, public: &PublicKey) -> Result<LocalSigner, WalletError> {
+        let record = self.store.key(public)?.ok_or_else(|| WalletError::Inconsistent(format!("no key {public}")))?;
+        let key = self.sealer.open_key(public, &record.sealed).map_err(|_| WalletError::WrongStorageKey)?;
+        Ok(LocalSigner::new(key))
+    }
+
+    /// A verifier over the installed trust and deny lists.
+    pub fn verifier(&self) -> Result<Verifier<'_>, WalletError> {
+        Ok(Verifier::new(self.trust.as_ref().ok_or(WalletError::NoTrustList)?, &self.deny))
+    }
+
+    /// Imports an instrument from its encoded bytes (a file, an issuer's answer).
+    pub fn import(&mut self, bytes: &[u8]) -> Result<InstrumentSummary, WalletError> {
+        self.import_instrument(Instrument::from_bytes(bytes)?)
+    }
+
+    /// Imports an instrument issued or endorsed to one of this wallet's keys.
+    /// It must pass the verifier; the history records it.
+    pub fn import_instrument(&mut self, instrument: Instrument) -> Result<InstrumentSummary, WalletError> {
+        let now = self.now();
+        let verified = self.verifier()?.verify(&instrument, now)?;
+        let id = verified.id;
+        match self.store.key(&verified.holder)? {
+            Some(k) if k.role == KeyRole::Holder => {}
+            _ => return Err(WalletError::NotOurs(id)),
+        }
+        let existing = self.store.instrument(&id)?;
+        if let Some(old) = &existing {
+            let old_seq = old.instrument.sequence();
+            if old.holding == Holding::Held && old.instrument == instrument {
+                return Err(WalletError::AlreadyHeld(id));
+            }
+            if old_seq > verified.sequence || (old_seq == verified.sequence && old.holding != Holding::Held) {
+                return Err(WalletError::Stale(id));
+            }
+        }
+        let (memo, counterparty) = self.arrival(&instrument);
+        let record = InstrumentRecord {
+            holder: verified.holder,
+            holding: Holding::Held,
+            uses_left: verified.state.uses_left,
+            status: verified.state.status,
+            exam_counter: existing.as_ref().map_or(0, |r| r.exam_counter),
+            updated_at: now,
+            instrument,
+        };
+        let history = HistoryEntry {
+            seq: 0,
+            time: now,
+            direction: Direction::In,
+            kind: verified.kind,
+            instrument_id: id,
+            amount: record.instrument.attributes().amount().cloned(),
+            counterparty,
+            exchange: record.instrument.links.last().map(|l| l.body.offer_id),
+            memo,
+        };
+        let summary = record.summary();
+        let write = if existing.is_some() { Write::UpdateInstrument(record) } else { Write::InsertInstrument(record) };
+        self.store.apply(WriteBatch(vec![write, Write::AppendHistory(history)]))?;
+        Ok(summary)
+    }
+
+    /// How an instrument came to us, for the history.
+    fn arrival(&self, instrument: &Instrument) -> (String, Option<PublicKey>) {
+        let name_of = |key: &PublicKey| self.trust.as_ref().and_then(|t| t.entry(key)).map(|e| e.name.clone());
+        match instrument.links.len() {
+            0 if instrument.registered.is_some() => ("registered by the service provider".into(), self.registry),
+            0 => {
+                let issuer = instrument.genesis.body.issuer;
+                (format!("issued by {}", name_of(&issuer).unwrap_or_else(|| issuer.short())), Some(issuer))
+            }
+            n => {
+                let from = if n >= 2 {
+                    instrument.links[n - 2].body.new_holder
+                } else if let Some(cert) = &instrument.registered {
+                    cert.body.holder
+                } else {
+                    instrument.genesis.body.holder
+                };
+                (format!("received from holder {}", from.short()), Some(from))
+            }
+        }
+    }
+
+    /// List rows.
+    pub fn instruments(&self, filter: InstrumentFilter) -> Result<Vec<InstrumentSummary>, WalletError> {
+        Ok(self.store.instruments(filter)?)
+    }
+
+    /// Tickets this wallet holds or has pending.
+    pub fn tickets(&self) -> Result<Vec<InstrumentSummary>, WalletError> {
+        self.of_kind(Kind::Ticket)
+    }
+
+    /// Notes this wallet holds or has pending.
+    pub fn notes(&self) -> Result<Vec<InstrumentSummary>, WalletError> {
+        self.of_kind(Kind::Note)
+    }
+
+    /// Coupons this wallet holds or has pending.
+    pub fn coupons(&self) -> Result<Vec<InstrumentSummary>, WalletError> {
+        self.of_kind(Kind::Coupon)
+    }
+
+    fn of_kind(&self, kind: Kind) -> Result<Vec<InstrumentSummary>, WalletError> {
+        let mut rows = self.store.instruments(InstrumentFilter { kind: Some(kind), holding: None })?;
+        rows.retain(|r| r.holding != Holding::Gone);
+        Ok(rows)
+    }
+
+    /// Money per currency, in notes held and notes pending out.
+    pub fn balance(&self) -> Result<Vec<Balance>, WalletError> {
+        let mut sums: BTreeMap<String, Balance> = BTreeMap::new();
+        for note in self.store.instruments(InstrumentFilter { kind: Some(Kind::Note), holding: None })? {
+            let Some(Amount { currency, minor }) = note.amount else { continue };
+            let entry = sums.entry(currency.clone()).or_insert(Balance { currency, available: 0, pending_out: 0 });
+            match note.holding {
+                Holding::Held if note.status == Status::Active => entry.available += minor,
+                Holding::PendingOut => entry.pending_out += minor,
+                _ => {}
+            }
+        }
+        Ok(sums.into_values().collect())
+    }
+
+    /// The newest `limit` history lines, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, WalletError> {
+        Ok(self.store.history(limit)?)
+    }
+
+    /// One instrument's full record.
+    pub fn instrument(&self, id: &InstrumentId) -> Result<InstrumentRecord, WalletError> {
+        self.store.instrument(id)?.ok_or(WalletError::UnknownInstrument(*id))
+    }
+
+    /// The encoded instrument, to hand to another party or save to a file.
+    pub fn export(&self, id: &InstrumentId) -> Result<Vec<u8>, WalletError> {
+        Ok(self.instrument(id)?.instrument.to_bytes())
+    }
+
+    /// Runs the verifier on a held instrument, for this wallet's key.
+    pub fn verify(&self, id: &InstrumentId) -> Result<VerifiedInstrument, WalletError> {
+        let record = self.instrument(id)?;
+        Ok(self.verifier()?.verify_for_holder(&record.instrument, &record.holder, self.now())?)
+    }
+
+    /// Endorses a held instrument to `new_holder` for the exchange named by
+    /// `offer_id` and `acceptance_id`. The instrument becomes pending-out in
+    /// the same write as the history line, before the caller can send the
+    /// link anywhere; from then on it cannot be presented or offered again.
+    pub fn endorse(
+        &mut self,
+        id: &InstrumentId,
+        new_holder: PublicKey,
+        offer_id: ExchangeId,
+        acceptance_id: ExchangeId,
+    ) -> Result<Instrument, WalletError> {
+        let mut record = self.instrument(id)?;
+        if record.holding != Holding::Held {
+            return Err(WalletError::NotHeld { id: *id, holding: record.holding.as_str() });
+        }
+        let trust = self.trust.as_ref().ok_or(WalletError::NoTrustList)?;
+        let now = self.now();
+        let attributes = record.instrument.attributes();
+        if !attributes.transferable()
+            && !trust.certifies(&new_holder, Role::Issuer, now)
+            && !trust.certifies(&new_holder, Role::Merchant, now)
+        {
+            return Err(WalletError::NotTransferable(*id));
+        }
+        let body = record.instrument.next_endorsement(new_holder, offer_id, acceptance_id, now);
+        let link = Signed::sign(body, &self.signer(&record.holder)?)?;
+        let history = HistoryEntry {
+            seq: 0,
+            time: now,
+            direction: Direction::Out,
+            kind: record.instrument.kind(),
+            instrument_id: *id,
+            amount: attributes.amount().cloned(),
+            counterparty: Some(new_holder),
+            exchange: Some(offer_id),
+            memo: format!("endorsed to holder {}", new_holder.short()),
+        };
+        record.instrument = record.instrument.with_link(link);
+        record.holding = Holding::PendingOut;
+        record.updated_at = now;
+        let out = record.instrument.clone();
+        self.store.apply(WriteBatch(vec![Write::UpdateInstrument(record), Write::AppendHistory(history)]))?;
+        Ok(out)
+    }
+
+    /// Marks a pending-out instrument as passed on, once the receiver's
+    /// receipt is in. Idempotent.
+    pub fn confirm_transferred(&mut self, id: &InstrumentId) -> Result<(), WalletError> {
+        let mut record = self.instrument(id)?;
+        match record.holding {
+            Holding::Gone => Ok(()),
+            Holding::Held => Err(WalletError::NotHeld { id: *id, holding: "held, never endorsed" }),
+            Holding::PendingOut => {
+                record.holding = Holding::Gone;
+                record.updated_at = self.now();
+                self.store.apply(WriteBatch(vec![Write::UpdateInstrument(record)]))?;
+                Ok(())
+            }
+        }
+    }
+}

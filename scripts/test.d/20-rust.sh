@@ -1,0 +1,3 @@
+# Every Rust unit, property and integration test in the workspace.
+set -euo pipefail
+cargo test --workspace --all-features
