@@ -18,7 +18,7 @@ pub enum ProofError {
     /// The endorsements have different sequence numbers.
     #[error("the endorsements have different sequence numbers")]
     DifferentSequences,
-    /// The two endorsements are the same.
+    /// The two endorsements say the same thing (their signatures may differ).
     #[error("the two endorsements are identical")]
     Identical,
     /// One endorsement does not verify under the named signer.
@@ -65,7 +65,10 @@ impl EquivocationProof {
         if a.sequence != b.sequence {
             return Err(ProofError::DifferentSequences);
         }
-        if self.first == self.second {
+        // Compare bodies, not signatures: a signer with randomised nonces
+        // (some platform keystores) gives two signatures over one body, and
+        // signing the same endorsement twice is not a double transfer.
+        if a == b {
             return Err(ProofError::Identical);
         }
         self.first.verify(&self.signer).map_err(|_| ProofError::NotSignedBy(1))?;
@@ -98,16 +101,17 @@ impl EquivocationProof {
                 holder = cert.body.holder;
                 at = cert.body.sequence;
             }
-            if at + 1 == seq {
+            // Checked: unverified copies may carry sequences at u32::MAX.
+            if at.checked_add(1) == Some(seq) {
                 return Some(holder);
             }
-            inst.links.iter().find(|l| l.body.sequence + 1 == seq).map(|l| l.body.new_holder)
+            inst.links.iter().find(|l| l.body.sequence.checked_add(1) == Some(seq)).map(|l| l.body.new_holder)
         };
         for la in &a.links {
             let Some(lb) = b.links.iter().find(|l| l.body.sequence == la.body.sequence) else {
                 continue;
             };
-            if la == lb {
+            if la.body == lb.body {
                 continue;
             }
             let seq = la.body.sequence;
