@@ -17,6 +17,7 @@
 //!                    verify::Verifier ◀──┘  one routine for wallet, gate, SP
 //! ```
 
+pub mod apdu;
 pub mod authority;
 pub mod clock;
 pub mod codec;
