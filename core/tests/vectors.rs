@@ -1,0 +1,154 @@
+//! The wire test vectors in `docs/vectors/`: each decodes, re-encodes byte
+//! for byte, verifies, and is exactly what the generator
+//! (`core/examples/vectors.rs`) produces today. A change to any encoding
+//! therefore fails here until the vectors are regenerated on purpose.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../examples/vectors.rs"]
+mod generator;
+
+use generator::{CHECKED_AT, Parties, Structure, Vector};
+use std::path::PathBuf;
+use tessera_core::{
+    DenyList, Endorsement, EquivocationProof, Genesis, Instrument, Kind, RegisteredCertificate, Signed, Signer,
+    TrustList, TrustListBody, Verifier, Wire,
+};
+
+fn vector_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors")
+}
+
+fn stored(name: &str) -> (String, Vec<u8>) {
+    let path = vector_dir().join(format!("{name}.hex"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let bytes = Vector::parse_hex(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (text, bytes)
+}
+
+/// Decodes and re-encodes; the bytes must come back unchanged.
+fn round_trip<T: Wire>(bytes: &[u8]) -> T {
+    let value = T::from_bytes(bytes).unwrap_or_else(|e| panic!("{}: {e}", T::NAME));
+    assert_eq!(value.to_bytes(), bytes, "{} does not re-encode byte for byte", T::NAME);
+    value
+}
+
+fn trust_list() -> TrustList {
+    let (_, bytes) = stored("trust-list");
+    let signed: Signed<TrustListBody> = round_trip(&bytes);
+    TrustList::verify(signed, &Parties::new().registry.public_key()).unwrap()
+}
+
+#[test]
+fn the_generator_still_makes_the_stored_vectors() {
+    let vectors = generator::vectors().unwrap();
+    let mut names: Vec<_> = vectors.iter().map(|v| format!("{}.hex", v.name)).collect();
+    for vector in &vectors {
+        let (text, bytes) = stored(vector.name);
+        assert_eq!(hex::encode(&bytes), hex::encode(&vector.bytes), "{}: bytes changed", vector.name);
+        assert_eq!(text, vector.file_text(), "{}: header changed", vector.name);
+    }
+    // No stale vector files that nothing generates or checks.
+    let mut on_disk: Vec<_> = std::fs::read_dir(vector_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".hex"))
+        .collect();
+    names.sort();
+    on_disk.sort();
+    assert_eq!(on_disk, names);
+}
+
+#[test]
+fn every_vector_round_trips_byte_for_byte() {
+    for vector in generator::vectors().unwrap() {
+        let (_, bytes) = stored(vector.name);
+        match vector.structure {
+            Structure::Genesis => drop(round_trip::<Signed<Genesis>>(&bytes)),
+            Structure::Endorsement => drop(round_trip::<Signed<Endorsement>>(&bytes)),
+            Structure::Instrument => drop(round_trip::<Instrument>(&bytes)),
+            Structure::RegisteredCertificate => drop(round_trip::<Signed<RegisteredCertificate>>(&bytes)),
+            Structure::TrustList => drop(round_trip::<Signed<TrustListBody>>(&bytes)),
+            Structure::DenyList => drop(round_trip::<Signed<DenyList>>(&bytes)),
+            Structure::EquivocationProof => drop(round_trip::<EquivocationProof>(&bytes)),
+        }
+    }
+}
+
+#[test]
+fn geneses_verify_under_the_issuer() {
+    let parties = Parties::new();
+    let trust = trust_list();
+    let deny = DenyList::empty();
+    let holder_a = parties.holders[0].public_key();
+    for (name, kind) in
+        [("ticket-genesis", Kind::Ticket), ("note-genesis", Kind::Note), ("coupon-genesis", Kind::Coupon)]
+    {
+        let genesis: Signed<Genesis> = round_trip(&stored(name).1);
+        assert_eq!(genesis.verify(&parties.issuer.public_key()), Ok(()), "{name}");
+        let verified = Verifier::new(&trust, &deny)
+            .verify_for_holder(&Instrument::issued(genesis), &holder_a, CHECKED_AT)
+            .unwrap_or_else(|r| panic!("{name}: {r}"));
+        assert_eq!((verified.kind, verified.sequence), (kind, 0), "{name}");
+    }
+}
+
+#[test]
+fn the_endorsement_is_signed_by_holder_a_for_holder_b() {
+    let parties = Parties::new();
+    let link: Signed<Endorsement> = round_trip(&stored("endorsement").1);
+    assert_eq!(link.verify(&parties.holders[0].public_key()), Ok(()));
+    assert!(link.verify(&parties.holders[1].public_key()).is_err());
+    assert_eq!(link.body.new_holder, parties.holders[1].public_key());
+    let ticket: Signed<Genesis> = round_trip(&stored("ticket-genesis").1);
+    assert_eq!(link.body.previous, ticket.digest());
+    assert_eq!(link.body.sequence, 1);
+}
+
+#[test]
+fn the_instruments_verify_for_their_holders() {
+    let parties = Parties::new();
+    let trust = trust_list();
+    let deny = DenyList::empty();
+    let verifier = Verifier::new(&trust, &deny);
+
+    let chain: Instrument = round_trip(&stored("instrument-two-links").1);
+    let verified = verifier.verify_for_holder(&chain, &parties.holders[2].public_key(), CHECKED_AT).unwrap();
+    assert_eq!(verified.sequence, 2);
+    let endorsement: Signed<Endorsement> = round_trip(&stored("endorsement").1);
+    assert_eq!(chain.links[0], endorsement);
+
+    let cert: Signed<RegisteredCertificate> = round_trip(&stored("registered-certificate").1);
+    assert_eq!(cert.verify(&parties.registry.public_key()), Ok(()));
+    assert_eq!((cert.body.sequence, cert.body.replaces, cert.body.holder), (2, verified.tip, verified.holder));
+    assert_eq!(cert.body.genesis, chain.genesis.digest());
+
+    let carried: Instrument = round_trip(&stored("instrument-registered").1);
+    assert_eq!(carried.registered.as_ref(), Some(&cert));
+    let verified = verifier.verify_for_holder(&carried, &parties.holders[3].public_key(), CHECKED_AT).unwrap();
+    assert_eq!(verified.sequence, 3);
+}
+
+#[test]
+fn the_lists_are_signed_by_the_registry() {
+    let trust = trust_list();
+    assert_eq!(trust.version(), 1);
+    assert_eq!(trust.entries().len(), 3);
+    let deny: Signed<DenyList> = round_trip(&stored("deny-list").1);
+    assert_eq!(deny.verify(&Parties::new().registry.public_key()), Ok(()));
+    assert_eq!(deny.body.version, 2);
+    let chain: Instrument = round_trip(&stored("instrument-two-links").1);
+    assert!(Verifier::new(&trust, &deny.body).verify(&chain, CHECKED_AT).is_ok());
+}
+
+#[test]
+fn the_proof_names_holder_b() {
+    let parties = Parties::new();
+    let proof: EquivocationProof = round_trip(&stored("equivocation-proof").1);
+    assert_eq!(proof.verify(), Ok(parties.holders[1].public_key()));
+    assert_eq!(proof.sequence(), 2);
+    let chain: Instrument = round_trip(&stored("instrument-two-links").1);
+    assert_eq!(proof.instrument_id(), chain.id());
+    assert!(proof.first == chain.links[1] || proof.second == chain.links[1]);
+}
