@@ -1,0 +1,16 @@
+//! # tessera-registry
+//!
+//! The service provider (DESIGN §1, §3.3–3.5): it certifies issuer, gate
+//! and merchant keys, issues tickets and e-money, and reconciles every
+//! ownership change wallets and gates made offline against the
+//! **registered-ticket list**.
+//!
+//! ```text
+//!  wallet / gate ──HTTP (signed requests)──▶ api ──▶ service ──▶ store
+//!                                                      │         (SQLite | PostgreSQL)
+//!                                      tessera_core::Verifier, RegistryAuthority
+//! ```
+
+pub mod store;
+
+pub use store::{PostgresRegistry, RegistryStore, SqliteRegistry, StoreError};

@@ -1,0 +1,468 @@
+//! One conformance suite for every [`RegistryStore`] backend.
+//!
+//! Each case takes a fresh, empty store and an opener for further handles
+//! to the same database (separate connections, as separate registry
+//! processes would have). [`registry_conformance!`](crate::registry_conformance)
+//! turns the cases into `#[test]`s for one backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use super::{
+    ChainOutcome, ChainUpdate, EquivocationRecord, InstrumentRow, LinkRecord, NoteExchange, NoteSpend, Notice, Party,
+    RegistryStore, StoreError,
+};
+use tessera_core::authority::Issuer;
+use tessera_core::instrument::{NoteAttributes, TicketAttributes};
+use tessera_core::{
+    Amount, Attributes, Endorsement, ExchangeId, Instrument, InstrumentId, LocalSigner, PublicKey, Role, Signed,
+    Signer, Status, Wire,
+};
+
+/// Opens another handle to the database a case works on.
+pub type Opener<'a, S> = &'a (dyn Fn() -> S + Sync);
+
+const NOW: u64 = 1_700_000_000;
+
+/// Instruments and the holder keys that sign their links.
+#[derive(Debug)]
+pub struct Fixture {
+    issuer: Issuer<LocalSigner>,
+    seed: u8,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Self { issuer: Issuer::new(LocalSigner::from_seed(&[200; 32])), seed: 0 }
+    }
+    pub fn signer(&mut self) -> LocalSigner {
+        self.seed = self.seed.wrapping_add(1);
+        let mut s = [self.seed; 32];
+        s[31] = 77;
+        LocalSigner::from_seed(&s)
+    }
+    pub fn ticket(&mut self, holder: &LocalSigner) -> Instrument {
+        self.seed = self.seed.wrapping_add(1);
+        let attrs = Attributes::Ticket(TicketAttributes {
+            event_id: "ev".into(),
+            title: "Concert".into(),
+            zone: "A".into(),
+            seat: None,
+            guidance: None,
+            valid_from: 0,
+            valid_until: NOW * 2,
+            transferable: true,
+            uses: 1,
+            face_price: None,
+        });
+        self.issuer.issue_with_id(InstrumentId([self.seed; 16]), attrs, holder.public_key(), NOW).unwrap()
+    }
+    pub fn note(&mut self, holder: PublicKey, minor: u64) -> Instrument {
+        self.seed = self.seed.wrapping_add(1);
+        let mut id = [self.seed; 16];
+        id[0] = 0xee;
+        let attrs = Attributes::Note(NoteAttributes { amount: Amount::new("EUR", minor), expires_at: NOW * 2 });
+        self.issuer.issue_with_id(InstrumentId(id), attrs, holder, NOW).unwrap()
+    }
+    /// Endorses `inst` from `from` to `to`.
+    pub fn endorse(inst: &Instrument, from: &LocalSigner, to: PublicKey) -> (Instrument, LinkRecord) {
+        let body: Endorsement = inst.next_endorsement(to, ExchangeId([1; 16]), ExchangeId([2; 16]), NOW);
+        let link = Signed::sign(body, from).unwrap();
+        let record = LinkRecord::of(&link, from.public_key());
+        (inst.with_link(link), record)
+    }
+}
+
+fn update(links: &[LinkRecord]) -> ChainUpdate {
+    ChainUpdate { instrument: links[0].instrument, links: links.to_vec() }
+}
+
+fn applied(outcome: &ChainOutcome) -> (u32, InstrumentRow) {
+    match outcome {
+        ChainOutcome::Applied { added, row } => (*added, row.clone()),
+        other => panic!("expected Applied, got {other:?}"),
+    }
+}
+
+pub fn instrument_round_trip<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let alice = f.signer();
+    let t = f.ticket(&alice);
+    let row = InstrumentRow::issued(&t, Some(alice.public_key()), NOW);
+    assert!(store.insert_instrument(&row).unwrap());
+    let before = store.dump().unwrap();
+    let mut other = row.clone();
+    other.holder = f.signer().public_key();
+    assert!(!store.insert_instrument(&other).unwrap(), "a second insert must not replace the first");
+    assert_eq!(store.dump().unwrap(), before);
+    assert_eq!(store.instrument(&t.id()).unwrap(), Some(row));
+    assert_eq!(store.instrument(&InstrumentId([0xab; 16])).unwrap(), None);
+    let g =
+        tessera_core::Signed::<tessera_core::Genesis>::from_bytes(&store.instrument(&t.id()).unwrap().unwrap().genesis);
+    assert_eq!(g.unwrap(), t.genesis);
+}
+
+pub fn chain_keeps_former_holder_chain<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b, c, d) = (f.signer(), f.signer(), f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    let (t1, l1) = Fixture::endorse(&t0, &a, b.public_key());
+    let (t2, l2) = Fixture::endorse(&t1, &b, c.public_key());
+    let (_t3, l3) = Fixture::endorse(&t2, &c, d.public_key());
+    // First two links in one upload, the third in another.
+    let out = store.apply_chains(&[update(&[l1.clone(), l2.clone()])], NOW + 1).unwrap();
+    let (added, row) = applied(&out[0]);
+    assert_eq!((added, row.holder, row.sequence, row.tip), (2, c.public_key(), 2, l2.digest));
+    let out = store.apply_chains(&[update(&[l1.clone(), l2.clone(), l3.clone()])], NOW + 2).unwrap();
+    let (added, row) = applied(&out[0]);
+    assert_eq!((added, row.holder, row.holder_since, row.sequence), (1, d.public_key(), 3, 3));
+    assert_eq!(store.instrument(&t0.id()).unwrap().unwrap(), row);
+
+    let former = store.former_holders(&t0.id()).unwrap();
+    let got: Vec<_> = former.iter().map(|r| (r.holder, r.from_sequence, r.until_sequence, r.previous_from)).collect();
+    assert_eq!(
+        got,
+        vec![(c.public_key(), 2, 2, Some(1)), (b.public_key(), 1, 1, Some(0)), (a.public_key(), 0, 0, None),]
+    );
+    let links = store.links(&t0.id()).unwrap();
+    assert_eq!(links, vec![l1, l2, l3]);
+}
+
+pub fn reupload_changes_nothing<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b) = (f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    let (_t1, l1) = Fixture::endorse(&t0, &a, b.public_key());
+    store.apply_chains(&[update(std::slice::from_ref(&l1))], NOW).unwrap();
+    let before = store.dump().unwrap();
+    let out = store.apply_chains(&[update(&[l1])], NOW + 50).unwrap();
+    assert_eq!(applied(&out[0]).0, 0);
+    assert_eq!(store.dump().unwrap(), before, "a second upload must change nothing");
+}
+
+pub fn first_registered_link_stands<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b, x) = (f.signer(), f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    let (_tb, lb) = Fixture::endorse(&t0, &a, b.public_key());
+    let (_tx, lx) = Fixture::endorse(&t0, &a, x.public_key());
+    store.apply_chains(&[update(std::slice::from_ref(&lb))], NOW).unwrap();
+    let before = store.dump().unwrap();
+    let out = store.apply_chains(&[update(std::slice::from_ref(&lx))], NOW + 1).unwrap();
+    match &out[0] {
+        ChainOutcome::Conflict { registered, uploaded, row } => {
+            assert_eq!(registered, &lb);
+            assert_eq!(uploaded, &lx);
+            assert_eq!(row.holder, b.public_key());
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.dump().unwrap(), before);
+}
+
+pub fn disconnected_and_unknown_uploads<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b, c) = (f.signer(), f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    let (t1, _l1) = Fixture::endorse(&t0, &a, b.public_key());
+    let (_t2, l2) = Fixture::endorse(&t1, &b, c.public_key());
+    let before = store.dump().unwrap();
+    let out = store.apply_chains(&[update(std::slice::from_ref(&l2))], NOW).unwrap();
+    assert_eq!(out[0], ChainOutcome::Disconnected { sequence: 2 });
+    let stranger = f.ticket(&a);
+    let (_s1, ls) = Fixture::endorse(&stranger, &a, b.public_key());
+    let out = store.apply_chains(&[update(&[ls])], NOW).unwrap();
+    assert_eq!(out[0], ChainOutcome::Unknown);
+    assert_eq!(store.dump().unwrap(), before);
+}
+
+pub fn batch_applies_each_update<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let mut updates = Vec::new();
+    let mut holders = Vec::new();
+    for _ in 0..20 {
+        let (a, b) = (f.signer(), f.signer());
+        let t = f.ticket(&a);
+        store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+        let (_t1, l) = Fixture::endorse(&t, &a, b.public_key());
+        updates.push(update(&[l]));
+        holders.push(b.public_key());
+    }
+    let out = store.apply_chains(&updates, NOW).unwrap();
+    for (o, h) in out.iter().zip(&holders) {
+        let (added, row) = applied(o);
+        assert_eq!((added, row.holder), (1, *h));
+    }
+}
+
+pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b, x) = (f.signer(), f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    let (tb, _) = Fixture::endorse(&t0, &a, b.public_key());
+    let (tx, _) = Fixture::endorse(&t0, &a, x.public_key());
+    let proof = tessera_core::EquivocationProof::find(&tb, &tx).unwrap();
+    let record =
+        EquivocationRecord { instrument: t0.id(), sequence: 1, signer: a.public_key(), proof: proof.to_bytes() };
+    let notices = [b.public_key(), x.public_key()].map(|k| Notice {
+        id: 0,
+        recipient: k,
+        kind: "conflict".into(),
+        instrument: Some(t0.id()),
+        payload: proof.to_bytes(),
+        created_at: NOW,
+    });
+    assert_eq!(store.flagged(&a.public_key()).unwrap(), None);
+    let out = store.record_equivocation(&record, true, &notices, NOW).unwrap();
+    assert!(out.new);
+    assert_eq!(out.denied_at_version, Some(1));
+    assert!(store.flagged(&a.public_key()).unwrap().is_some());
+    assert_eq!(store.equivocations(&t0.id()).unwrap(), vec![record.clone()]);
+    assert_eq!(store.deny_changes_since(0).unwrap(), (1, vec![(t0.id(), 1)]));
+    let got = store.notices(&[b.public_key(), x.public_key()], 0).unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got[0].id < got[1].id);
+    let before = store.dump().unwrap();
+    let again = store.record_equivocation(&record, true, &notices, NOW + 9).unwrap();
+    assert!(!again.new);
+    assert_eq!(store.dump().unwrap(), before, "recording the same proof twice must change nothing");
+}
+
+pub fn deny_list_is_incremental<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let ids: Vec<InstrumentId> = (1..=3u8).map(|i| InstrumentId([i; 16])).collect();
+    assert_eq!(store.deny_changes_since(0).unwrap(), (0, vec![]));
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(store.deny(id, "revoked", NOW).unwrap(), n as u64 + 1);
+    }
+    assert_eq!(store.deny(&ids[0], "again", NOW).unwrap(), 1, "denying twice keeps the first version");
+    assert_eq!(store.deny_changes_since(1).unwrap(), (3, vec![(ids[1], 2), (ids[2], 3)]));
+    assert_eq!(store.deny_changes_since(3).unwrap(), (3, vec![]));
+}
+
+pub fn nonces_refuse_replay<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let key = PublicKey([5; 32]);
+    assert!(store.use_nonce(&key, &[1; 16], NOW, NOW - 300).unwrap());
+    assert!(!store.use_nonce(&key, &[1; 16], NOW + 1, NOW - 299).unwrap());
+    assert!(store.use_nonce(&PublicKey([6; 32]), &[1; 16], NOW, NOW - 300).unwrap());
+    // Forgotten once outside the window (the timestamp check refuses those).
+    assert!(store.use_nonce(&key, &[1; 16], NOW + 1000, NOW + 700).unwrap());
+}
+
+pub fn parties_bump_trust_version<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    assert_eq!(store.trust_version().unwrap(), 0);
+    let p = Party { key: PublicKey([1; 32]), role: Role::Issuer, name: "Org".into(), not_after: NOW * 2 };
+    assert_eq!(store.put_party(&p).unwrap(), 1);
+    let g = Party { key: PublicKey([2; 32]), role: Role::Gate, name: "Gate 3".into(), not_after: NOW * 2 };
+    assert_eq!(store.put_party(&g).unwrap(), 2);
+    let renamed = Party { name: "Organiser".into(), ..p.clone() };
+    assert_eq!(store.put_party(&renamed).unwrap(), 3);
+    assert_eq!(store.parties().unwrap(), vec![renamed, g]);
+    assert_eq!(store.trust_version().unwrap(), 3);
+}
+
+fn supply_holds<S: RegistryStore>(store: &S) {
+    let t = store.money_totals("EUR").unwrap();
+    assert_eq!(t.issued - t.redeemed, t.active_notes, "{t:?}");
+    assert_eq!(t.paid_in - t.paid_out, t.balances + t.active_notes, "{t:?}");
+}
+
+fn note_rows(f: &mut Fixture, holder: PublicKey, values: &[u64], account: PublicKey) -> Vec<InstrumentRow> {
+    values.iter().map(|v| InstrumentRow::issued(&f.note(holder, *v), Some(account), NOW)).collect()
+}
+
+pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let account = PublicKey([9; 32]);
+    let holder = f.signer().public_key();
+    assert!(store.top_up(&account, &Amount::new("EUR", 1000), "pay-1", NOW).unwrap());
+    let before = store.dump().unwrap();
+    assert!(!store.top_up(&account, &Amount::new("EUR", 1000), "pay-1", NOW).unwrap(), "top-up is idempotent");
+    assert_eq!(store.dump().unwrap(), before);
+    assert_eq!(store.balance(&account, "EUR").unwrap(), 1000);
+
+    let notes = note_rows(&mut f, holder, &[500, 200, 200], account);
+    let ex = NoteExchange {
+        account,
+        currency: "EUR".into(),
+        spend: vec![],
+        issue: notes.clone(),
+        payout: 0,
+        reference: "issue-1".into(),
+    };
+    assert_eq!(store.exchange_notes(&ex, NOW).unwrap(), 100);
+    supply_holds(&store);
+
+    // Too much: refused, nothing changes.
+    let before = store.dump().unwrap();
+    let big = note_rows(&mut f, holder, &[200], account);
+    let ex2 = NoteExchange { issue: big, reference: "issue-2".into(), ..ex.clone() };
+    assert!(matches!(store.exchange_notes(&ex2, NOW), Err(StoreError::InsufficientFunds { .. })));
+    assert_eq!(store.dump().unwrap(), before);
+    // A reused reference: refused, nothing changes.
+    let ex3 = NoteExchange { issue: note_rows(&mut f, holder, &[10], account), ..ex.clone() };
+    assert!(matches!(store.exchange_notes(&ex3, NOW), Err(StoreError::DuplicateReference(_))));
+    assert_eq!(store.dump().unwrap(), before);
+
+    // Refresh: 500 → 200 + 200 + 100, value preserved.
+    let fresh = note_rows(&mut f, holder, &[200, 200, 100], account);
+    let refresh = NoteExchange {
+        account,
+        currency: "EUR".into(),
+        spend: vec![NoteSpend { id: notes[0].id, holder }],
+        issue: fresh,
+        payout: 0,
+        reference: "refresh-1".into(),
+    };
+    assert_eq!(store.exchange_notes(&refresh, NOW).unwrap(), 100);
+    supply_holds(&store);
+    // Spending the same note again: refused, nothing changes.
+    let before = store.dump().unwrap();
+    let again = NoteExchange { reference: "refresh-2".into(), issue: vec![], ..refresh.clone() };
+    assert_eq!(store.exchange_notes(&again, NOW), Err(StoreError::NoteNotSpendable(notes[0].id)));
+    // A note held by another key: refused.
+    let wrong = NoteExchange {
+        spend: vec![NoteSpend { id: notes[1].id, holder: PublicKey([1; 32]) }],
+        issue: vec![],
+        reference: "wrong".into(),
+        ..refresh.clone()
+    };
+    assert_eq!(store.exchange_notes(&wrong, NOW), Err(StoreError::NoteNotSpendable(notes[1].id)));
+    assert_eq!(store.dump().unwrap(), before);
+
+    // Redeem 200 to the account and pay 300 out.
+    let redeem = NoteExchange {
+        account,
+        currency: "EUR".into(),
+        spend: vec![NoteSpend { id: notes[1].id, holder }],
+        issue: vec![],
+        payout: 300,
+        reference: "redeem-1".into(),
+    };
+    assert_eq!(store.exchange_notes(&redeem, NOW).unwrap(), 0);
+    supply_holds(&store);
+    let t = store.money_totals("EUR").unwrap();
+    assert_eq!((t.paid_in, t.paid_out, t.issued, t.redeemed, t.active_notes), (1000, 300, 1400, 700, 700));
+    assert_eq!(store.instrument(&notes[1].id).unwrap().unwrap().status, Status::Refunded);
+}
+
+pub fn status_changes_are_conditional<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let a = f.signer();
+    let t = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+    assert!(!store.set_status(&t.id(), &PublicKey([1; 32]), Status::Active, Status::Refunded, NOW).unwrap());
+    assert!(store.set_status(&t.id(), &a.public_key(), Status::Active, Status::Refunded, NOW).unwrap());
+    assert!(!store.set_status(&t.id(), &a.public_key(), Status::Active, Status::Refunded, NOW).unwrap());
+    assert_eq!(store.instrument(&t.id()).unwrap().unwrap().status, Status::Refunded);
+}
+
+/// Several handles (connections, as separate processes would have) race to
+/// register conflicting endorsements and to spend the same notes: exactly
+/// one link per (instrument, sequence), each note spent once, and the money
+/// supply still adds up.
+pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open: Opener<'_, S>) {
+    const INSTRUMENTS: usize = 12;
+    const WRITERS: usize = 4;
+    let mut f = Fixture::new();
+    let account = PublicKey([3; 32]);
+    let mut per_writer: Vec<Vec<ChainUpdate>> = vec![Vec::new(); WRITERS];
+    let mut ids = Vec::new();
+    for _ in 0..INSTRUMENTS {
+        let a = f.signer();
+        let t = f.ticket(&a);
+        store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+        ids.push(t.id());
+        for w in per_writer.iter_mut() {
+            let (_ti, l) = Fixture::endorse(&t, &a, f.signer().public_key());
+            w.push(update(&[l]));
+        }
+    }
+    store.top_up(&account, &Amount::new("EUR", 10_000), "pay", NOW).unwrap();
+    let holder = f.signer().public_key();
+    let notes = note_rows(&mut f, holder, &[1000; 5], account);
+    store
+        .exchange_notes(
+            &NoteExchange {
+                account,
+                currency: "EUR".into(),
+                spend: vec![],
+                issue: notes.clone(),
+                payout: 0,
+                reference: "n".into(),
+            },
+            NOW,
+        )
+        .unwrap();
+    let spent = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for (w, updates) in per_writer.iter().enumerate() {
+            let notes = &notes;
+            let spent = &spent;
+            scope.spawn(move || {
+                let handle = open();
+                for chunk in updates.chunks(3) {
+                    handle.apply_chains(chunk, NOW).unwrap();
+                }
+                for (i, n) in notes.iter().enumerate() {
+                    let ex = NoteExchange {
+                        account,
+                        currency: "EUR".into(),
+                        spend: vec![NoteSpend { id: n.id, holder }],
+                        issue: vec![],
+                        payout: 0,
+                        reference: format!("spend-{w}-{i}"),
+                    };
+                    match handle.exchange_notes(&ex, NOW) {
+                        Ok(_) => {
+                            spent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(StoreError::NoteNotSpendable(_)) => {}
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                }
+            });
+        }
+    });
+    for id in &ids {
+        let links = store.links(id).unwrap();
+        assert_eq!(links.len(), 1, "exactly one registered link for {id}");
+        let row = store.instrument(id).unwrap().unwrap();
+        assert_eq!((row.sequence, row.holder), (1, links[0].new_holder));
+    }
+    assert_eq!(spent.load(std::sync::atomic::Ordering::SeqCst), notes.len());
+    assert_eq!(store.balance(&account, "EUR").unwrap(), 10_000);
+    supply_holds(&store);
+}
+
+/// Declares the suite's `#[test]`s for one backend: `$make` returns
+/// `(store, opener)`; attributes after it (such as `#[ignore]`) apply to each.
+#[macro_export]
+macro_rules! registry_conformance {
+    ($make:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::registry_conformance!(@cases [$(#[$attr])*] $make;
+            instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
+            first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
+            equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
+            parties_bump_trust_version, ledger_moves_value_exactly, status_changes_are_conditional,
+            concurrent_writers_never_double_register);
+    };
+    (@cases [$($attrs:tt)*] $make:expr; $case:ident $(, $rest:ident)*) => {
+        #[test]
+        $($attrs)*
+        fn $case() {
+            let (store, open) = $make;
+            $crate::store::conformance::$case(store, &*open);
+        }
+        $crate::registry_conformance!(@cases [$($attrs)*] $make; $($rest),*);
+    };
+    (@cases [$($attrs:tt)*] $make:expr;) => {};
+}

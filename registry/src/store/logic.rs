@@ -1,0 +1,179 @@
+//! The rules both backends share, written once over the few primitive
+//! operations each backend provides inside its transaction.
+
+use super::{
+    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, StoreError, StoreResult,
+};
+use tessera_core::{InstrumentId, PublicKey, Timestamp};
+
+/// Primitive operations inside one open transaction.
+pub(crate) trait Tx {
+    /// Reads an instrument row and locks it until the transaction ends.
+    fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>>;
+    /// The stored link at a sequence.
+    fn link_at(&mut self, id: &InstrumentId, sequence: u32) -> StoreResult<Option<LinkRecord>>;
+    /// Inserts a link unless one exists at its (instrument, sequence).
+    fn insert_link(&mut self, link: &LinkRecord, now: Timestamp) -> StoreResult<bool>;
+    /// Inserts a former-holder record.
+    fn insert_former(&mut self, record: &FormerHolder) -> StoreResult<()>;
+    /// Writes the mutable columns of a row.
+    fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()>;
+    /// Inserts an instrument unless it exists.
+    fn insert_instrument(&mut self, row: &InstrumentRow) -> StoreResult<bool>;
+    /// Inserts a ledger line unless its reference exists.
+    fn insert_ledger(
+        &mut self,
+        reference: &str,
+        account: &PublicKey,
+        currency: &str,
+        kind: &str,
+        amount: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Marks an active note of `currency` registered to `holder` as spent
+    /// (refunded); returns its value, or `None` when no such note exists.
+    fn spend_note(
+        &mut self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        currency: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>>;
+    /// Adds `delta` to a balance; the database refuses a negative result.
+    fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64>;
+    /// Adds to the money totals of a currency.
+    fn add_totals(
+        &mut self,
+        currency: &str,
+        issued: u64,
+        redeemed: u64,
+        paid_in: u64,
+        paid_out: u64,
+    ) -> StoreResult<()>;
+}
+
+/// Applies chain updates in instrument-id order (a fixed lock order, so two
+/// processes applying overlapping batches cannot deadlock).
+pub(crate) fn apply_chains(
+    tx: &mut impl Tx,
+    updates: &[ChainUpdate],
+    now: Timestamp,
+) -> StoreResult<Vec<ChainOutcome>> {
+    let mut order: Vec<usize> = (0..updates.len()).collect();
+    order.sort_by_key(|i| updates[*i].instrument);
+    let mut outcomes: Vec<Option<ChainOutcome>> = vec![None; updates.len()];
+    for i in order {
+        outcomes[i] = Some(apply_chain(tx, &updates[i], now)?);
+    }
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or(ChainOutcome::Unknown)).collect())
+}
+
+fn apply_chain(tx: &mut impl Tx, update: &ChainUpdate, now: Timestamp) -> StoreResult<ChainOutcome> {
+    let Some(mut row) = tx.lock_instrument(&update.instrument)? else {
+        return Ok(ChainOutcome::Unknown);
+    };
+    let mut added = 0u32;
+    let mut changed = false;
+    for link in &update.links {
+        if link.instrument != update.instrument {
+            return Ok(ChainOutcome::Disconnected { sequence: link.sequence });
+        }
+        if link.sequence <= row.sequence {
+            // Already past this step: it must be the very link registered.
+            match tx.link_at(&row.id, link.sequence)? {
+                Some(registered) if registered.digest == link.digest => continue,
+                Some(registered) => {
+                    if changed {
+                        tx.update_instrument(&row)?;
+                    }
+                    return Ok(ChainOutcome::Conflict { registered, uploaded: link.clone(), row });
+                }
+                None => return Ok(ChainOutcome::Disconnected { sequence: link.sequence }),
+            }
+        }
+        if link.sequence != row.sequence.saturating_add(1) || link.previous != row.tip || link.signer != row.holder {
+            if changed {
+                tx.update_instrument(&row)?;
+            }
+            return Ok(ChainOutcome::Disconnected { sequence: link.sequence });
+        }
+        if !tx.insert_link(link, now)? {
+            // The row lock makes this unreachable unless another writer
+            // bypassed it; the primary key still refused the second link.
+            let registered = tx
+                .link_at(&row.id, link.sequence)?
+                .ok_or_else(|| StoreError::Backend("endorsement vanished inside a transaction".into()))?;
+            if registered.digest != link.digest {
+                if changed {
+                    tx.update_instrument(&row)?;
+                }
+                return Ok(ChainOutcome::Conflict { registered, uploaded: link.clone(), row });
+            }
+            continue;
+        }
+        tx.insert_former(&FormerHolder {
+            instrument: row.id,
+            holder: row.holder,
+            from_sequence: row.holder_since,
+            until_sequence: link.sequence - 1,
+            previous_from: row.former_head,
+            recorded_at: now,
+        })?;
+        row.former_head = Some(row.holder_since);
+        row.holder = link.new_holder;
+        row.holder_since = link.sequence;
+        row.sequence = link.sequence;
+        row.tip = link.digest;
+        row.updated_at = now;
+        added += 1;
+        changed = true;
+    }
+    if changed {
+        tx.update_instrument(&row)?;
+    }
+    Ok(ChainOutcome::Applied { added, row })
+}
+
+/// Applies a note exchange: spend, issue, pay out, adjust the balance.
+pub(crate) fn exchange_notes(
+    tx: &mut impl Tx,
+    exchange: &NoteExchange,
+    now: Timestamp,
+    current_balance: u64,
+) -> StoreResult<u64> {
+    let currency = exchange.currency.as_str();
+    let mut spent: u64 = 0;
+    for note in &exchange.spend {
+        let value =
+            tx.spend_note(&note.id, &note.holder, currency, now)?.ok_or(StoreError::NoteNotSpendable(note.id))?;
+        spent = spent.checked_add(value).ok_or_else(|| StoreError::Backend("overflow".into()))?;
+    }
+    let mut issued: u64 = 0;
+    for row in &exchange.issue {
+        let value = match &row.value {
+            Some(a) if a.currency == currency => a.minor,
+            _ => return Err(StoreError::Backend("a note to issue has no value in the exchange's currency".into())),
+        };
+        if !tx.insert_instrument(row)? {
+            return Err(StoreError::Backend(format!("instrument {} already exists", row.id)));
+        }
+        issued = issued.checked_add(value).ok_or_else(|| StoreError::Backend("overflow".into()))?;
+    }
+    let outflow = issued.checked_add(exchange.payout).ok_or_else(|| StoreError::Backend("overflow".into()))?;
+    let delta = i128::from(spent) - i128::from(outflow);
+    let delta = i64::try_from(delta).map_err(|_| StoreError::Backend("amount out of range".into()))?;
+    if !tx.insert_ledger(&exchange.reference, &exchange.account, currency, "exchange", delta, now)? {
+        return Err(StoreError::DuplicateReference(exchange.reference.clone()));
+    }
+    let balance = match tx.adjust_balance(&exchange.account, currency, delta) {
+        Err(StoreError::InsufficientFunds { .. }) => {
+            return Err(StoreError::InsufficientFunds {
+                balance: current_balance,
+                needed: outflow.saturating_sub(spent),
+            });
+        }
+        other => other?,
+    };
+    tx.add_totals(currency, issued, spent, 0, exchange.payout)?;
+    Ok(balance)
+}

@@ -1,0 +1,451 @@
+//! The registry's storage: the registered-ticket list, stored endorsements,
+//! former-holder chains, equivocation proofs, flagged accounts, the deny
+//! list, request nonces, certified parties and the e-money ledger.
+//!
+//! [`RegistryStore`] has two implementations, [`SqliteRegistry`] (one file,
+//! no setup) and [`PostgresRegistry`] (several registry processes over one
+//! database), and one conformance suite ([`conformance`]) that both run.
+//!
+//! Correctness under concurrency comes from the database, never from locks
+//! in this process: `(instrument, sequence)` is the primary key of the
+//! endorsement table, so two registry processes can never register two
+//! endorsements for one step; account balances carry `CHECK (balance >= 0)`;
+//! a note is spent by a conditional `UPDATE … WHERE status = 'active'`; every
+//! multi-row change runs in one transaction, and the chain logic locks the
+//! instrument's row (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE`
+//! on SQLite) before it reads the current holder.
+//!
+//! ```text
+//! instruments (registered-ticket list)          former_holders
+//!  id ─ holder, holder_since, sequence, tip ─┐   (instrument, from_sequence)
+//!      former_head ──────────────────────────┴─▶ holder, until_sequence,
+//!                                                previous_from ──▶ the record before
+//! endorsements PRIMARY KEY (instrument, sequence)
+//! ```
+
+use tessera_core::instrument::Kind;
+use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Role, Status, Timestamp};
+
+pub mod conformance;
+mod logic;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresRegistry;
+pub use sqlite::SqliteRegistry;
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (I/O, connection, SQL).
+    #[error("database: {0}")]
+    Backend(String),
+    /// Stored data does not decode.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer build.
+    #[error("database schema version {found} is newer than this build's {supported}")]
+    TooNew {
+        /// Version in the database.
+        found: u32,
+        /// Newest version this build knows.
+        supported: u32,
+    },
+    /// An account would go below zero. Nothing was applied.
+    #[error("insufficient funds: balance {balance}, needed {needed}")]
+    InsufficientFunds {
+        /// The balance before.
+        balance: u64,
+        /// What the change needed.
+        needed: u64,
+    },
+    /// A note offered for spending is not an active note held by the given key.
+    #[error("note {0} cannot be spent (unknown, already spent, or held by another key)")]
+    NoteNotSpendable(InstrumentId),
+    /// A ledger reference was used before. Nothing was applied.
+    #[error("ledger reference {0} was already used")]
+    DuplicateReference(String),
+    /// An instrument that must exist does not.
+    #[error("unknown instrument {0}")]
+    UnknownInstrument(InstrumentId),
+}
+
+/// A shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One row of the registered-ticket list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstrumentRow {
+    /// The instrument.
+    pub id: InstrumentId,
+    /// Ticket, note or coupon.
+    pub kind: Kind,
+    /// The issuer key.
+    pub issuer: PublicKey,
+    /// The wire bytes of its `Signed<Genesis>`.
+    pub genesis: Vec<u8>,
+    /// The current holder key.
+    pub holder: PublicKey,
+    /// The sequence at which the current holder received it.
+    pub holder_since: u32,
+    /// The registered tip sequence (equal to `holder_since`).
+    pub sequence: u32,
+    /// Digest of the registered tip link (the genesis at sequence 0).
+    pub tip: Digest,
+    /// Life-cycle status.
+    pub status: Status,
+    /// Uses left.
+    pub uses_left: u16,
+    /// `from_sequence` of the newest former-holder record, if any.
+    pub former_head: Option<u32>,
+    /// A note's value.
+    pub value: Option<Amount>,
+    /// The account that bought or received it from the registry, if known.
+    pub account: Option<PublicKey>,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A stored endorsement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRecord {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Its sequence.
+    pub sequence: u32,
+    /// Digest of the signed endorsement.
+    pub digest: Digest,
+    /// Digest of the link before it.
+    pub previous: Digest,
+    /// The holder key that signed it.
+    pub signer: PublicKey,
+    /// The holder it names.
+    pub new_holder: PublicKey,
+    /// The wire bytes of the `Signed<Endorsement>`.
+    pub bytes: Vec<u8>,
+}
+
+/// A holder the instrument had before its current one (seed 003 [1465–1467]):
+/// each record points at the one before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormerHolder {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The former holder key.
+    pub holder: PublicKey,
+    /// The sequence at which it received the instrument.
+    pub from_sequence: u32,
+    /// The last sequence at which it held it.
+    pub until_sequence: u32,
+    /// `from_sequence` of the record before this one.
+    pub previous_from: Option<u32>,
+    /// When the record was made.
+    pub recorded_at: Timestamp,
+}
+
+/// Verified links to apply to one instrument, in sequence order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainUpdate {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Consecutive links; they may start at or before the registered tip.
+    pub links: Vec<LinkRecord>,
+}
+
+/// What applying a [`ChainUpdate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // built once per upload, never stored in bulk
+pub enum ChainOutcome {
+    /// Links were registered (`added` may be 0 when all were known).
+    Applied {
+        /// New links registered.
+        added: u32,
+        /// The row after the change.
+        row: InstrumentRow,
+    },
+    /// A link conflicts with the registered one at its sequence: the
+    /// registered one stands. Links before it were applied.
+    Conflict {
+        /// The registered link.
+        registered: LinkRecord,
+        /// The uploaded link that lost.
+        uploaded: LinkRecord,
+        /// The row after the links before the conflict were applied.
+        row: InstrumentRow,
+    },
+    /// The upload does not connect to the registered chain (a gap, or a
+    /// link naming a previous digest the registry does not have).
+    Disconnected {
+        /// The sequence that did not connect.
+        sequence: u32,
+    },
+    /// The registry does not know the instrument.
+    Unknown,
+}
+
+/// A stored equivocation proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EquivocationRecord {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The sequence signed twice.
+    pub sequence: u32,
+    /// The key that signed twice.
+    pub signer: PublicKey,
+    /// The wire bytes of the `EquivocationProof`.
+    pub proof: Vec<u8>,
+}
+
+/// Something a wallet learns at its next sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Store-assigned, increasing; 0 before it is stored.
+    pub id: u64,
+    /// The key it is for (an account or holder key).
+    pub recipient: PublicKey,
+    /// What kind of notice (`conflict`, `gift`, `modification`, …).
+    pub kind: String,
+    /// The instrument concerned.
+    pub instrument: Option<InstrumentId>,
+    /// Kind-specific bytes.
+    pub payload: Vec<u8>,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+/// What recording an equivocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EquivocationOutcome {
+    /// False when this exact proof was stored before (nothing changed).
+    pub new: bool,
+    /// The deny-list version that added the instrument, if this call did.
+    pub denied_at_version: Option<u64>,
+}
+
+/// A key the registry certifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// The key.
+    pub key: PublicKey,
+    /// Issuer, gate or merchant.
+    pub role: Role,
+    /// Its name.
+    pub name: String,
+    /// Certification lapses after this.
+    pub not_after: Timestamp,
+}
+
+/// A note to spend: it must be active and registered to `holder`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSpend {
+    /// The note.
+    pub id: InstrumentId,
+    /// The key it must be registered to.
+    pub holder: PublicKey,
+}
+
+/// One atomic e-money movement for an account: notes spent (value credited),
+/// notes issued (value debited), and a payout to the outside world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteExchange {
+    /// The account.
+    pub account: PublicKey,
+    /// The currency.
+    pub currency: String,
+    /// Notes given back to the registry.
+    pub spend: Vec<NoteSpend>,
+    /// New notes (rows with `value`), registered in the same transaction.
+    pub issue: Vec<InstrumentRow>,
+    /// Paid out of the system (redemption to a bank account).
+    pub payout: u64,
+    /// Unique reference; a second use is refused.
+    pub reference: String,
+}
+
+/// Money totals for one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MoneyTotals {
+    /// Value of notes ever issued.
+    pub issued: u64,
+    /// Value of notes ever redeemed (spent back to the registry).
+    pub redeemed: u64,
+    /// Paid in by top-ups.
+    pub paid_in: u64,
+    /// Paid out by redemptions.
+    pub paid_out: u64,
+    /// Value of active notes, summed over the registered-ticket list.
+    pub active_notes: u64,
+    /// Sum of account balances.
+    pub balances: u64,
+}
+
+/// The registry's storage. Every method is one transaction.
+pub trait RegistryStore: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend_name(&self) -> &'static str;
+
+    /// Registers a new instrument. `false` (and no change) if it exists.
+    fn insert_instrument(&self, row: &InstrumentRow) -> StoreResult<bool>;
+    /// One row of the registered-ticket list.
+    fn instrument(&self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>>;
+    /// The stored endorsements of an instrument, by sequence.
+    fn links(&self, id: &InstrumentId) -> StoreResult<Vec<LinkRecord>>;
+    /// The former-holder chain, newest first, following `previous_from`.
+    fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>>;
+    /// Applies verified links; each update independently, all in one
+    /// transaction (the batch path of reconciliation ingest).
+    fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>>;
+    /// Changes an instrument's status (and uses left) if it is registered to
+    /// `holder` with status `from`. `false` and no change otherwise.
+    fn set_status(
+        &self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        from: Status,
+        to: Status,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Stores a proof, flags its signer, optionally denies the instrument,
+    /// and leaves the notices — all only the first time this proof is seen.
+    fn record_equivocation(
+        &self,
+        record: &EquivocationRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome>;
+    /// Stored proofs for an instrument.
+    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>>;
+    /// Why a key is flagged, if it is.
+    fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>>;
+
+    /// Adds an instrument to the deny list; returns the version that added
+    /// it (the existing version if it was already denied).
+    fn deny(&self, id: &InstrumentId, reason: &str, now: Timestamp) -> StoreResult<u64>;
+    /// The current deny-list version and the entries added after `version`.
+    fn deny_changes_since(&self, version: u64) -> StoreResult<(u64, Vec<(InstrumentId, u64)>)>;
+
+    /// Records a request nonce; `false` if `(key, nonce)` was seen before.
+    /// Nonces older than `forget_before` are pruned.
+    fn use_nonce(&self, key: &PublicKey, nonce: &[u8], now: Timestamp, forget_before: Timestamp) -> StoreResult<bool>;
+
+    /// Certifies (or re-certifies) a key; returns the new trust-list version.
+    fn put_party(&self, party: &Party) -> StoreResult<u64>;
+    /// All certified keys.
+    fn parties(&self) -> StoreResult<Vec<Party>>;
+    /// The trust-list version.
+    fn trust_version(&self) -> StoreResult<u64>;
+
+    /// Credits an account from outside (a top-up). The reference makes it
+    /// idempotent: a second call with it changes nothing and returns `false`.
+    fn top_up(&self, account: &PublicKey, amount: &Amount, reference: &str, now: Timestamp) -> StoreResult<bool>;
+    /// Applies a [`NoteExchange`] atomically; returns the new balance.
+    fn exchange_notes(&self, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64>;
+    /// An account's balance.
+    fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64>;
+    /// Totals for a currency.
+    fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals>;
+
+    /// Leaves a notice.
+    fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;
+    /// Notices for any of `recipients` with id above `after`, oldest first.
+    fn notices(&self, recipients: &[PublicKey], after: u64) -> StoreResult<Vec<Notice>>;
+
+    /// Every row of every table as text, for tests that check a refused
+    /// request changed nothing.
+    fn dump(&self) -> StoreResult<String>;
+}
+
+pub(crate) fn status_str(s: Status) -> &'static str {
+    s.as_str()
+}
+
+pub(crate) fn status_from(s: &str) -> StoreResult<Status> {
+    Ok(match s {
+        "active" => Status::Active,
+        "dispensed" => Status::Dispensed,
+        "refunded" => Status::Refunded,
+        "revoked" => Status::Revoked,
+        "modified" => Status::Modified,
+        _ => return Err(StoreError::Corrupt(format!("status {s}"))),
+    })
+}
+
+pub(crate) fn role_from(s: &str) -> StoreResult<Role> {
+    Ok(match s {
+        "issuer" => Role::Issuer,
+        "gate" => Role::Gate,
+        "merchant" => Role::Merchant,
+        _ => return Err(StoreError::Corrupt(format!("role {s}"))),
+    })
+}
+
+pub(crate) fn kind_from(s: &str) -> StoreResult<Kind> {
+    Kind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("kind {s}")))
+}
+
+pub(crate) fn key_from(b: &[u8]) -> StoreResult<PublicKey> {
+    PublicKey::from_slice(b).ok_or_else(|| StoreError::Corrupt("public key".into()))
+}
+
+pub(crate) fn id_from(b: &[u8]) -> StoreResult<InstrumentId> {
+    InstrumentId::from_slice(b).ok_or_else(|| StoreError::Corrupt("instrument id".into()))
+}
+
+pub(crate) fn digest_from(b: &[u8]) -> StoreResult<Digest> {
+    Digest::from_slice(b).ok_or_else(|| StoreError::Corrupt("digest".into()))
+}
+
+pub(crate) fn to_i64(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("{v} does not fit a database integer")))
+}
+
+pub(crate) fn to_u64(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+pub(crate) fn to_u32(v: i64) -> StoreResult<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("value {v} out of range")))
+}
+
+impl InstrumentRow {
+    /// The row for an instrument as issued (sequence 0, holder from the
+    /// genesis). The caller has verified it.
+    pub fn issued(instrument: &tessera_core::Instrument, account: Option<PublicKey>, now: Timestamp) -> Self {
+        use tessera_core::Wire as _;
+        let g = &instrument.genesis.body;
+        Self {
+            id: g.instrument_id,
+            kind: g.attributes.kind(),
+            issuer: g.issuer,
+            genesis: instrument.genesis.to_bytes(),
+            holder: g.holder,
+            holder_since: 0,
+            sequence: 0,
+            tip: instrument.genesis.digest(),
+            status: Status::Active,
+            uses_left: g.attributes.uses(),
+            former_head: None,
+            value: g.attributes.amount().cloned(),
+            account,
+            updated_at: now,
+        }
+    }
+}
+
+impl LinkRecord {
+    /// The record of a verified link signed by `signer`.
+    pub fn of(link: &tessera_core::Signed<tessera_core::Endorsement>, signer: PublicKey) -> Self {
+        use tessera_core::Wire as _;
+        Self {
+            instrument: link.body.instrument_id,
+            sequence: link.body.sequence,
+            digest: link.digest(),
+            previous: link.body.previous,
+            signer,
+            new_holder: link.body.new_holder,
+            bytes: link.to_bytes(),
+        }
+    }
+}

@@ -1,0 +1,850 @@
+//! The PostgreSQL backend, for several registry processes over one database.
+//!
+//! Each method is one transaction on a pooled connection. The chain logic
+//! locks the instrument's row with `SELECT … FOR UPDATE`; the endorsement
+//! primary key, the balance `CHECK` and conditional updates are what keep
+//! two processes from registering two links or spending one note twice.
+//! Serialisation failures and deadlocks are retried.
+
+use super::logic::{self, Tx};
+use super::{
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, FormerHolder, InstrumentRow, LinkRecord,
+    MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from, key_from,
+    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+};
+use postgres::error::SqlState;
+use postgres::{Client, NoTls, Row, Transaction};
+use std::sync::Mutex;
+use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
+
+/// Schema migrations, applied in order; index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+
+const TABLES: &[&str] = &[
+    "instruments",
+    "endorsements",
+    "former_holders",
+    "equivocations",
+    "flagged",
+    "denied",
+    "counters",
+    "nonces",
+    "parties",
+    "accounts",
+    "money",
+    "ledger",
+    "notices",
+];
+
+/// Idle connections kept for reuse.
+const POOL_SIZE: usize = 8;
+/// Attempts for a transaction that hits a serialisation failure or deadlock.
+const ATTEMPTS: usize = 8;
+
+/// The registry on a PostgreSQL database.
+pub struct PostgresRegistry {
+    config: postgres::Config,
+    idle: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for PostgresRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The config may carry a password: show only where it points.
+        f.debug_struct("PostgresRegistry").field("dbname", &self.config.get_dbname()).finish_non_exhaustive()
+    }
+}
+
+fn backend(e: postgres::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn retryable(raw: Option<&postgres::Error>) -> bool {
+    matches!(raw.and_then(postgres::Error::code), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// An error inside a transaction, keeping the driver error for the retry test.
+struct Failure {
+    error: StoreError,
+    raw: Option<postgres::Error>,
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self { error, raw: None }
+    }
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(raw: postgres::Error) -> Self {
+        Self { error: backend_ref(&raw), raw: Some(raw) }
+    }
+}
+
+fn backend_ref(e: &postgres::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl PostgresRegistry {
+    /// Connects to `url` (`postgres://user@host:port/db`) and migrates.
+    pub fn open(url: &str) -> StoreResult<Self> {
+        let config: postgres::Config = url.parse().map_err(backend)?;
+        Self::open_config(config, None)
+    }
+
+    /// Connects and works inside `schema` (created if missing): tests give
+    /// each run its own schema in one database.
+    pub fn open_in_schema(url: &str, schema: &str) -> StoreResult<Self> {
+        if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(StoreError::Backend(format!("invalid schema name {schema:?}")));
+        }
+        let config: postgres::Config = url.parse().map_err(backend)?;
+        Self::open_config(config, Some(schema))
+    }
+
+    fn open_config(mut config: postgres::Config, schema: Option<&str>) -> StoreResult<Self> {
+        if let Some(schema) = schema {
+            let mut client = config.connect(NoTls).map_err(backend)?;
+            client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(backend)?;
+            config.options(&format!("-c search_path={schema}"));
+        }
+        let store = Self { config, idle: Mutex::new(Vec::new()) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> StoreResult<()> {
+        self.write(|tx| {
+            // One migrator at a time across processes.
+            tx.tx.execute("SELECT pg_advisory_xact_lock(7390001)", &[])?;
+            tx.tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+            let version: Option<i64> =
+                tx.tx.query_opt("SELECT version FROM schema_version", &[])?.map(|r| r.try_get(0)).transpose()?;
+            let version = version.unwrap_or(0);
+            let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+            if version > supported {
+                return Err(StoreError::TooNew {
+                    found: u32::try_from(version).unwrap_or(u32::MAX),
+                    supported: u32::try_from(supported).unwrap_or(u32::MAX),
+                }
+                .into());
+            }
+            for sql in MIGRATIONS.iter().skip(usize::try_from(version).unwrap_or(usize::MAX)) {
+                tx.tx.batch_execute(sql)?;
+            }
+            tx.tx.execute("DELETE FROM schema_version", &[])?;
+            tx.tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&supported])?;
+            Ok(())
+        })
+    }
+
+    fn client(&self) -> StoreResult<Client> {
+        let pooled = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match pooled {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => self.config.connect(NoTls).map_err(backend),
+        }
+    }
+
+    fn give_back(&self, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < POOL_SIZE {
+            idle.push(client);
+        }
+    }
+
+    fn write<T>(&self, mut f: impl FnMut(&mut PgTx<'_>) -> Result<T, Failure>) -> StoreResult<T> {
+        let mut client = self.client()?;
+        let mut last = StoreError::Backend("no attempt made".into());
+        for _ in 0..ATTEMPTS {
+            let attempt = (|| -> Result<T, Failure> {
+                let mut tx = PgTx { tx: client.transaction()? };
+                let out = f(&mut tx)?;
+                tx.tx.commit()?;
+                Ok(out)
+            })();
+            match attempt {
+                Ok(v) => {
+                    self.give_back(client);
+                    return Ok(v);
+                }
+                Err(Failure { error, raw }) if retryable(raw.as_ref()) => last = error,
+                Err(Failure { error, .. }) => {
+                    self.give_back(client);
+                    return Err(error);
+                }
+            }
+        }
+        self.give_back(client);
+        Err(last)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Failure>) -> StoreResult<T> {
+        let mut client = self.client()?;
+        let out = f(&mut client).map_err(|f| f.error);
+        self.give_back(client);
+        out
+    }
+}
+
+struct PgTx<'c> {
+    tx: Transaction<'c>,
+}
+
+const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
+                                  former_head, currency, value_minor, account, updated_at";
+
+fn instrument_from(r: &Row) -> Result<InstrumentRow, Failure> {
+    let id: Vec<u8> = r.try_get(0)?;
+    let kind: String = r.try_get(1)?;
+    let issuer: Vec<u8> = r.try_get(2)?;
+    let holder: Vec<u8> = r.try_get(4)?;
+    let tip: Vec<u8> = r.try_get(7)?;
+    let status: String = r.try_get(8)?;
+    let uses_left: i64 = r.try_get(9)?;
+    let former_head: Option<i64> = r.try_get(10)?;
+    let currency: Option<String> = r.try_get(11)?;
+    let value_minor: Option<i64> = r.try_get(12)?;
+    let account: Option<Vec<u8>> = r.try_get(13)?;
+    Ok(InstrumentRow {
+        id: id_from(&id)?,
+        kind: kind_from(&kind)?,
+        issuer: key_from(&issuer)?,
+        genesis: r.try_get(3)?,
+        holder: key_from(&holder)?,
+        holder_since: to_u32(r.try_get(5)?)?,
+        sequence: to_u32(r.try_get(6)?)?,
+        tip: digest_from(&tip)?,
+        status: status_from(&status)?,
+        uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
+        former_head: former_head.map(to_u32).transpose()?,
+        value: match (currency, value_minor) {
+            (Some(c), Some(v)) => Some(Amount { currency: c, minor: to_u64(v)? }),
+            _ => None,
+        },
+        account: account.as_deref().map(key_from).transpose()?,
+        updated_at: to_u64(r.try_get(14)?)?,
+    })
+}
+
+fn link_from(r: &Row) -> Result<LinkRecord, Failure> {
+    let instrument: Vec<u8> = r.try_get(0)?;
+    let digest: Vec<u8> = r.try_get(2)?;
+    let previous: Vec<u8> = r.try_get(3)?;
+    let signer: Vec<u8> = r.try_get(4)?;
+    let new_holder: Vec<u8> = r.try_get(5)?;
+    Ok(LinkRecord {
+        instrument: id_from(&instrument)?,
+        sequence: to_u32(r.try_get(1)?)?,
+        digest: digest_from(&digest)?,
+        previous: digest_from(&previous)?,
+        signer: key_from(&signer)?,
+        new_holder: key_from(&new_holder)?,
+        bytes: r.try_get(6)?,
+    })
+}
+
+fn insert_instrument_in(tx: &mut Transaction<'_>, row: &InstrumentRow) -> Result<bool, Failure> {
+    let n = tx.execute(
+        &format!(
+            "INSERT INTO instruments ({INSTRUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $14, $15) ON CONFLICT (id) DO NOTHING"
+        ),
+        &[
+            &row.id.as_bytes().as_slice(),
+            &row.kind.as_str(),
+            &row.issuer.as_bytes().as_slice(),
+            &row.genesis,
+            &row.holder.as_bytes().as_slice(),
+            &i64::from(row.holder_since),
+            &i64::from(row.sequence),
+            &row.tip.as_bytes().as_slice(),
+            &status_str(row.status),
+            &i64::from(row.uses_left),
+            &row.former_head.map(i64::from),
+            &row.value.as_ref().map(|a| a.currency.clone()),
+            &row.value.as_ref().map(|a| to_i64(a.minor)).transpose()?,
+            &row.account.as_ref().map(|k| k.as_bytes().to_vec()),
+            &to_i64(row.updated_at)?,
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+fn next_counter(tx: &mut Transaction<'_>, name: &str) -> Result<u64, Failure> {
+    let v: i64 =
+        tx.query_one("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value", &[&name])?.try_get(0)?;
+    Ok(to_u64(v)?)
+}
+
+fn deny_in(tx: &mut Transaction<'_>, id: &InstrumentId, reason: &str, now: Timestamp) -> Result<(u64, bool), Failure> {
+    // Taking the counter row first serialises deny-list writers, so the
+    // existence check below cannot race with another process's insert.
+    tx.execute("SELECT value FROM counters WHERE name = 'deny' FOR UPDATE", &[])?;
+    let existing = tx.query_opt("SELECT version FROM denied WHERE instrument = $1", &[&id.as_bytes().as_slice()])?;
+    if let Some(row) = existing {
+        return Ok((to_u64(row.try_get(0)?)?, false));
+    }
+    let version = next_counter(tx, "deny")?;
+    tx.execute(
+        "INSERT INTO denied (instrument, version, reason, denied_at) VALUES ($1, $2, $3, $4)",
+        &[&id.as_bytes().as_slice(), &to_i64(version)?, &reason, &to_i64(now)?],
+    )?;
+    Ok((version, true))
+}
+
+fn push_notice_in(tx: &mut Transaction<'_>, n: &Notice) -> Result<u64, Failure> {
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO notices (recipient, kind, instrument, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id",
+            &[
+                &n.recipient.as_bytes().as_slice(),
+                &n.kind,
+                &n.instrument.as_ref().map(|i| i.as_bytes().to_vec()),
+                &n.payload,
+                &to_i64(n.created_at)?,
+            ],
+        )?
+        .try_get(0)?;
+    Ok(to_u64(id)?)
+}
+
+/// Adapts the shared logic's `StoreResult` to this backend's `Failure`.
+struct Shared<'a, 'c>(&'a mut PgTx<'c>, Option<postgres::Error>);
+
+impl Shared<'_, '_> {
+    fn run<T>(&mut self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>) -> StoreResult<T> {
+        match f(&mut self.0.tx) {
+            Ok(v) => Ok(v),
+            Err(Failure { error, raw }) => {
+                if raw.is_some() {
+                    self.1 = raw;
+                }
+                Err(error)
+            }
+        }
+    }
+    fn finish<T>(self, r: StoreResult<T>) -> Result<T, Failure> {
+        r.map_err(|error| Failure { error, raw: self.1 })
+    }
+}
+
+impl Tx for Shared<'_, '_> {
+    fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
+        self.run(|tx| {
+            tx.query_opt(
+                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = $1 FOR UPDATE"),
+                &[&id.as_bytes().as_slice()],
+            )?
+            .as_ref()
+            .map(instrument_from)
+            .transpose()
+        })
+    }
+
+    fn link_at(&mut self, id: &InstrumentId, sequence: u32) -> StoreResult<Option<LinkRecord>> {
+        self.run(|tx| {
+            tx.query_opt(
+                "SELECT instrument, sequence, digest, previous, signer, new_holder, bytes FROM endorsements WHERE \
+                 instrument = $1 AND sequence = $2",
+                &[&id.as_bytes().as_slice(), &i64::from(sequence)],
+            )?
+            .as_ref()
+            .map(link_from)
+            .transpose()
+        })
+    }
+
+    fn insert_link(&mut self, l: &LinkRecord, now: Timestamp) -> StoreResult<bool> {
+        self.run(|tx| {
+            let n = tx.execute(
+                "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
+                 registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instrument, sequence) DO NOTHING",
+                &[
+                    &l.instrument.as_bytes().as_slice(),
+                    &i64::from(l.sequence),
+                    &l.digest.as_bytes().as_slice(),
+                    &l.previous.as_bytes().as_slice(),
+                    &l.signer.as_bytes().as_slice(),
+                    &l.new_holder.as_bytes().as_slice(),
+                    &l.bytes,
+                    &to_i64(now)?,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn insert_former(&mut self, f: &FormerHolder) -> StoreResult<()> {
+        self.run(|tx| {
+            tx.execute(
+                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
+                 recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &f.instrument.as_bytes().as_slice(),
+                    &i64::from(f.from_sequence),
+                    &i64::from(f.until_sequence),
+                    &f.holder.as_bytes().as_slice(),
+                    &f.previous_from.map(i64::from),
+                    &to_i64(f.recorded_at)?,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()> {
+        self.run(|tx| {
+            tx.execute(
+                "UPDATE instruments SET holder = $2, holder_since = $3, sequence = $4, tip = $5, status = $6, \
+                 uses_left = $7, former_head = $8, updated_at = $9 WHERE id = $1",
+                &[
+                    &row.id.as_bytes().as_slice(),
+                    &row.holder.as_bytes().as_slice(),
+                    &i64::from(row.holder_since),
+                    &i64::from(row.sequence),
+                    &row.tip.as_bytes().as_slice(),
+                    &status_str(row.status),
+                    &i64::from(row.uses_left),
+                    &row.former_head.map(i64::from),
+                    &to_i64(row.updated_at)?,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn insert_instrument(&mut self, row: &InstrumentRow) -> StoreResult<bool> {
+        self.run(|tx| insert_instrument_in(tx, row))
+    }
+
+    fn insert_ledger(
+        &mut self,
+        reference: &str,
+        account: &PublicKey,
+        currency: &str,
+        kind: &str,
+        amount: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.run(|tx| {
+            let n = tx.execute(
+                "INSERT INTO ledger (reference, account, currency, kind, amount, at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (reference) DO NOTHING",
+                &[&reference, &account.as_bytes().as_slice(), &currency, &kind, &amount, &to_i64(now)?],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn spend_note(
+        &mut self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        currency: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        self.run(|tx| {
+            let row = tx.query_opt(
+                "UPDATE instruments SET status = 'refunded', uses_left = 0, updated_at = $4 WHERE id = $1 AND holder \
+                 = $2 AND currency = $3 AND kind = 'note' AND status = 'active' RETURNING value_minor",
+                &[&id.as_bytes().as_slice(), &holder.as_bytes().as_slice(), &currency, &to_i64(now)?],
+            )?;
+            match row {
+                Some(r) => Ok(Some(to_u64(r.try_get(0)?)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64> {
+        self.run(|tx| {
+            // Two statements: the CHECK must test the updated balance, not
+            // an inserted row holding the bare delta.
+            tx.execute(
+                "INSERT INTO accounts (account, currency, balance) VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+                &[&account.as_bytes().as_slice(), &currency],
+            )?;
+            let result = tx.query_one(
+                "UPDATE accounts SET balance = balance + $3 WHERE account = $1 AND currency = $2 RETURNING balance",
+                &[&account.as_bytes().as_slice(), &currency, &delta],
+            );
+            match result {
+                Ok(r) => Ok(to_u64(r.try_get(0)?)?),
+                Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                    Err(StoreError::InsufficientFunds { balance: 0, needed: 0 }.into())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn add_totals(
+        &mut self,
+        currency: &str,
+        issued: u64,
+        redeemed: u64,
+        paid_in: u64,
+        paid_out: u64,
+    ) -> StoreResult<()> {
+        self.run(|tx| {
+            tx.execute(
+                "INSERT INTO money (currency, issued, redeemed, paid_in, paid_out) VALUES ($1, $2, $3, $4, $5) ON \
+                 CONFLICT (currency) DO UPDATE SET issued = money.issued + excluded.issued, redeemed = money.redeemed \
+                 + excluded.redeemed, paid_in = money.paid_in + excluded.paid_in, paid_out = money.paid_out + \
+                 excluded.paid_out",
+                &[&currency, &to_i64(issued)?, &to_i64(redeemed)?, &to_i64(paid_in)?, &to_i64(paid_out)?],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+impl RegistryStore for PostgresRegistry {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn insert_instrument(&self, row: &InstrumentRow) -> StoreResult<bool> {
+        self.write(|tx| insert_instrument_in(&mut tx.tx, row))
+    }
+
+    fn instrument(&self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
+        self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = $1"),
+                &[&id.as_bytes().as_slice()],
+            )?
+            .as_ref()
+            .map(instrument_from)
+            .transpose()
+        })
+    }
+
+    fn links(&self, id: &InstrumentId) -> StoreResult<Vec<LinkRecord>> {
+        self.read(|c| {
+            c.query(
+                "SELECT instrument, sequence, digest, previous, signer, new_holder, bytes FROM endorsements WHERE \
+                 instrument = $1 ORDER BY sequence",
+                &[&id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(link_from)
+            .collect()
+        })
+    }
+
+    fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>> {
+        let Some(row) = self.instrument(id)? else { return Ok(Vec::new()) };
+        self.read(|c| {
+            let mut out = Vec::new();
+            let mut next = row.former_head;
+            while let Some(from) = next {
+                let r = c.query_one(
+                    "SELECT holder, until_sequence, previous_from, recorded_at FROM former_holders WHERE instrument = \
+                     $1 AND from_sequence = $2",
+                    &[&id.as_bytes().as_slice(), &i64::from(from)],
+                )?;
+                let holder: Vec<u8> = r.try_get(0)?;
+                let previous: Option<i64> = r.try_get(2)?;
+                let record = FormerHolder {
+                    instrument: *id,
+                    holder: key_from(&holder)?,
+                    from_sequence: from,
+                    until_sequence: to_u32(r.try_get(1)?)?,
+                    previous_from: previous.map(to_u32).transpose()?,
+                    recorded_at: to_u64(r.try_get(3)?)?,
+                };
+                next = record.previous_from;
+                out.push(record);
+            }
+            Ok(out)
+        })
+    }
+
+    fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>> {
+        self.write(|tx| {
+            let mut shared = Shared(tx, None);
+            let r = logic::apply_chains(&mut shared, updates, now);
+            shared.finish(r)
+        })
+    }
+
+    fn set_status(
+        &self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        from: Status,
+        to: Status,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "UPDATE instruments SET status = $4, updated_at = $5 WHERE id = $1 AND holder = $2 AND status = $3",
+                &[
+                    &id.as_bytes().as_slice(),
+                    &holder.as_bytes().as_slice(),
+                    &status_str(from),
+                    &status_str(to),
+                    &to_i64(now)?,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn record_equivocation(
+        &self,
+        record: &EquivocationRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "INSERT INTO equivocations (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES \
+                 ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &record.instrument.as_bytes().as_slice(),
+                    &i64::from(record.sequence),
+                    &Digest::of(&record.proof).as_bytes().as_slice(),
+                    &record.signer.as_bytes().as_slice(),
+                    &record.proof,
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            tx.tx.execute(
+                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                &[
+                    &record.signer.as_bytes().as_slice(),
+                    &format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
+                    &to_i64(now)?,
+                ],
+            )?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&mut tx.tx, &record.instrument, "equivocation", now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&mut tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
+    }
+
+    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
+        self.read(|c| {
+            c.query(
+                "SELECT sequence, signer, proof FROM equivocations WHERE instrument = $1 ORDER BY sequence, \
+                 proof_digest",
+                &[&id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(|r| {
+                let signer: Vec<u8> = r.try_get(1)?;
+                Ok(EquivocationRecord {
+                    instrument: *id,
+                    sequence: to_u32(r.try_get(0)?)?,
+                    signer: key_from(&signer)?,
+                    proof: r.try_get(2)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_opt("SELECT reason FROM flagged WHERE key = $1", &[&key.as_bytes().as_slice()])?
+                .map(|r| r.try_get(0))
+                .transpose()?)
+        })
+    }
+
+    fn deny(&self, id: &InstrumentId, reason: &str, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| Ok(deny_in(&mut tx.tx, id, reason, now)?.0))
+    }
+
+    fn deny_changes_since(&self, version: u64) -> StoreResult<(u64, Vec<(InstrumentId, u64)>)> {
+        self.write(|tx| {
+            let current: i64 = tx.tx.query_one("SELECT value FROM counters WHERE name = 'deny'", &[])?.try_get(0)?;
+            let list = tx
+                .tx
+                .query(
+                    "SELECT instrument, version FROM denied WHERE version > $1 ORDER BY version",
+                    &[&to_i64(version)?],
+                )?
+                .iter()
+                .map(|r| {
+                    let id: Vec<u8> = r.try_get(0)?;
+                    Ok((id_from(&id)?, to_u64(r.try_get(1)?)?))
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            Ok((to_u64(current)?, list))
+        })
+    }
+
+    fn use_nonce(&self, key: &PublicKey, nonce: &[u8], now: Timestamp, forget_before: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            tx.tx.execute("DELETE FROM nonces WHERE seen_at < $1", &[&to_i64(forget_before)?])?;
+            let n = tx.tx.execute(
+                "INSERT INTO nonces (key, nonce, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&key.as_bytes().as_slice(), &nonce, &to_i64(now)?],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn put_party(&self, p: &Party) -> StoreResult<u64> {
+        self.write(|tx| {
+            tx.tx.execute(
+                "INSERT INTO parties (key, role, name, not_after) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE \
+                 SET role = excluded.role, name = excluded.name, not_after = excluded.not_after",
+                &[&p.key.as_bytes().as_slice(), &p.role.as_str(), &p.name, &to_i64(p.not_after)?],
+            )?;
+            next_counter(&mut tx.tx, "trust")
+        })
+    }
+
+    fn parties(&self) -> StoreResult<Vec<Party>> {
+        self.read(|c| {
+            c.query("SELECT key, role, name, not_after FROM parties ORDER BY key", &[])?
+                .iter()
+                .map(|r| {
+                    let key: Vec<u8> = r.try_get(0)?;
+                    let role: String = r.try_get(1)?;
+                    Ok(Party {
+                        key: key_from(&key)?,
+                        role: role_from(&role)?,
+                        name: r.try_get(2)?,
+                        not_after: to_u64(r.try_get(3)?)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn trust_version(&self) -> StoreResult<u64> {
+        self.read(|c| Ok(to_u64(c.query_one("SELECT value FROM counters WHERE name = 'trust'", &[])?.try_get(0)?)?))
+    }
+
+    fn top_up(&self, account: &PublicKey, amount: &Amount, reference: &str, now: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            let mut shared = Shared(tx, None);
+            let r = (|| {
+                let minor = to_i64(amount.minor)?;
+                if !shared.insert_ledger(reference, account, &amount.currency, "top-up", minor, now)? {
+                    return Ok(false);
+                }
+                shared.adjust_balance(account, &amount.currency, minor)?;
+                shared.add_totals(&amount.currency, 0, 0, amount.minor, 0)?;
+                Ok(true)
+            })();
+            shared.finish(r)
+        })
+    }
+
+    fn exchange_notes(&self, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| {
+            let mut shared = Shared(tx, None);
+            let r = logic::exchange_notes(&mut shared, exchange, now, before);
+            shared.finish(r)
+        })
+    }
+
+    fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64> {
+        self.read(|c| {
+            let v: Option<i64> = c
+                .query_opt(
+                    "SELECT balance FROM accounts WHERE account = $1 AND currency = $2",
+                    &[&account.as_bytes().as_slice(), &currency],
+                )?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            Ok(to_u64(v.unwrap_or(0))?)
+        })
+    }
+
+    fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals> {
+        self.read(|c| {
+            let row =
+                c.query_opt("SELECT issued, redeemed, paid_in, paid_out FROM money WHERE currency = $1", &[&currency])?;
+            let (issued, redeemed, paid_in, paid_out) = match row {
+                Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+                None => (0i64, 0i64, 0i64, 0i64),
+            };
+            let active: i64 = c
+                .query_one(
+                    "SELECT COALESCE(SUM(value_minor), 0)::BIGINT FROM instruments WHERE kind = 'note' AND currency = \
+                     $1 AND status = 'active'",
+                    &[&currency],
+                )?
+                .try_get(0)?;
+            let balances: i64 = c
+                .query_one("SELECT COALESCE(SUM(balance), 0)::BIGINT FROM accounts WHERE currency = $1", &[&currency])?
+                .try_get(0)?;
+            Ok(MoneyTotals {
+                issued: to_u64(issued)?,
+                redeemed: to_u64(redeemed)?,
+                paid_in: to_u64(paid_in)?,
+                paid_out: to_u64(paid_out)?,
+                active_notes: to_u64(active)?,
+                balances: to_u64(balances)?,
+            })
+        })
+    }
+
+    fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {
+        self.write(|tx| push_notice_in(&mut tx.tx, notice))
+    }
+
+    fn notices(&self, recipients: &[PublicKey], after: u64) -> StoreResult<Vec<Notice>> {
+        let keys: Vec<Vec<u8>> = recipients.iter().map(|k| k.as_bytes().to_vec()).collect();
+        self.read(|c| {
+            c.query(
+                "SELECT id, recipient, kind, instrument, payload, created_at FROM notices WHERE recipient = ANY($1) AND \
+                 id > $2 ORDER BY id",
+                &[&keys, &to_i64(after)?],
+            )?
+            .iter()
+            .map(|r| {
+                let recipient: Vec<u8> = r.try_get(1)?;
+                let instrument: Option<Vec<u8>> = r.try_get(3)?;
+                Ok(Notice {
+                    id: to_u64(r.try_get(0)?)?,
+                    recipient: key_from(&recipient)?,
+                    kind: r.try_get(2)?,
+                    instrument: instrument.as_deref().map(id_from).transpose()?,
+                    payload: r.try_get(4)?,
+                    created_at: to_u64(r.try_get(5)?)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn dump(&self) -> StoreResult<String> {
+        self.read(|c| {
+            let mut out = String::new();
+            for table in TABLES {
+                out.push_str(table);
+                out.push('\n');
+                for r in c.query(&format!("SELECT CAST(t AS TEXT) FROM {table} t ORDER BY 1"), &[])? {
+                    let line: String = r.try_get(0)?;
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+            Ok(out)
+        })
+    }
+}

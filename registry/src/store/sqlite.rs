@@ -1,0 +1,806 @@
+//! The SQLite backend: one file, WAL mode, one connection (SQLite has one
+//! writer anyway), every method one `BEGIN IMMEDIATE` transaction so that
+//! several registry processes sharing the file serialise on the database.
+
+use super::logic::{self, Tx};
+use super::{
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, FormerHolder, InstrumentRow, LinkRecord,
+    MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from, key_from,
+    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::Mutex;
+use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
+
+/// Schema migrations, applied in order; index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+const TABLES: &[&str] = &[
+    "instruments",
+    "endorsements",
+    "former_holders",
+    "equivocations",
+    "flagged",
+    "denied",
+    "counters",
+    "nonces",
+    "parties",
+    "accounts",
+    "money",
+    "ledger",
+    "notices",
+];
+
+/// The registry on one SQLite file.
+#[derive(Debug)]
+pub struct SqliteRegistry {
+    conn: Mutex<Connection>,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn is_check_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl SqliteRegistry {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::init(Connection::open(path).map_err(backend)?)
+    }
+
+    /// A database in memory, for tests and the demo.
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory().map_err(backend)?)
+    }
+
+    fn init(mut conn: Connection) -> StoreResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(backend)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+        let version: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend)?;
+        let supported = u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX);
+        if version > supported {
+            return Err(StoreError::TooNew { found: version, supported });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX)).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// The schema version.
+    pub fn schema_version(&self) -> StoreResult<u32> {
+        self.with(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(backend))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        // A poisoned mutex only means another thread panicked mid-call; the
+        // connection itself rolled back its transaction on drop.
+        let mut guard = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut SqliteTx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let mut wrapped = SqliteTx { tx };
+            let out = f(&mut wrapped)?;
+            wrapped.tx.commit().map_err(backend)?;
+            Ok(out)
+        })
+    }
+}
+
+struct SqliteTx<'c> {
+    tx: Transaction<'c>,
+}
+
+const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
+                                  former_head, currency, value_minor, account, updated_at";
+
+fn instrument_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<InstrumentRow>> {
+    let id: Vec<u8> = r.get(0)?;
+    let kind: String = r.get(1)?;
+    let issuer: Vec<u8> = r.get(2)?;
+    let genesis: Vec<u8> = r.get(3)?;
+    let holder: Vec<u8> = r.get(4)?;
+    let holder_since: i64 = r.get(5)?;
+    let sequence: i64 = r.get(6)?;
+    let tip: Vec<u8> = r.get(7)?;
+    let status: String = r.get(8)?;
+    let uses_left: i64 = r.get(9)?;
+    let former_head: Option<i64> = r.get(10)?;
+    let currency: Option<String> = r.get(11)?;
+    let value_minor: Option<i64> = r.get(12)?;
+    let account: Option<Vec<u8>> = r.get(13)?;
+    let updated_at: i64 = r.get(14)?;
+    Ok((|| {
+        Ok(InstrumentRow {
+            id: id_from(&id)?,
+            kind: kind_from(&kind)?,
+            issuer: key_from(&issuer)?,
+            genesis,
+            holder: key_from(&holder)?,
+            holder_since: to_u32(holder_since)?,
+            sequence: to_u32(sequence)?,
+            tip: digest_from(&tip)?,
+            status: status_from(&status)?,
+            uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
+            former_head: former_head.map(to_u32).transpose()?,
+            value: match (currency, value_minor) {
+                (Some(c), Some(v)) => Some(Amount { currency: c, minor: to_u64(v)? }),
+                _ => None,
+            },
+            account: account.as_deref().map(key_from).transpose()?,
+            updated_at: to_u64(updated_at)?,
+        })
+    })())
+}
+
+fn link_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<LinkRecord>> {
+    let instrument: Vec<u8> = r.get(0)?;
+    let sequence: i64 = r.get(1)?;
+    let digest: Vec<u8> = r.get(2)?;
+    let previous: Vec<u8> = r.get(3)?;
+    let signer: Vec<u8> = r.get(4)?;
+    let new_holder: Vec<u8> = r.get(5)?;
+    let bytes: Vec<u8> = r.get(6)?;
+    Ok((|| {
+        Ok(LinkRecord {
+            instrument: id_from(&instrument)?,
+            sequence: to_u32(sequence)?,
+            digest: digest_from(&digest)?,
+            previous: digest_from(&previous)?,
+            signer: key_from(&signer)?,
+            new_holder: key_from(&new_holder)?,
+            bytes,
+        })
+    })())
+}
+
+fn insert_instrument_in(conn: &Connection, row: &InstrumentRow) -> StoreResult<bool> {
+    let n = conn
+        .execute(
+            &format!(
+                "INSERT INTO instruments ({INSTRUMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+                 ?12, ?13, ?14, ?15) ON CONFLICT (id) DO NOTHING"
+            ),
+            params![
+                row.id.as_bytes(),
+                row.kind.as_str(),
+                row.issuer.as_bytes(),
+                row.genesis,
+                row.holder.as_bytes(),
+                row.holder_since,
+                row.sequence,
+                row.tip.as_bytes(),
+                status_str(row.status),
+                row.uses_left,
+                row.former_head,
+                row.value.as_ref().map(|a| a.currency.clone()),
+                row.value.as_ref().map(|a| to_i64(a.minor)).transpose()?,
+                row.account.as_ref().map(|k| k.as_bytes().to_vec()),
+                to_i64(row.updated_at)?,
+            ],
+        )
+        .map_err(backend)?;
+    Ok(n == 1)
+}
+
+fn balance_in(conn: &Connection, account: &PublicKey, currency: &str) -> StoreResult<u64> {
+    let v: Option<i64> = conn
+        .query_row(
+            "SELECT balance FROM accounts WHERE account = ?1 AND currency = ?2",
+            params![account.as_bytes(), currency],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    to_u64(v.unwrap_or(0))
+}
+
+fn next_counter(conn: &Connection, name: &str) -> StoreResult<u64> {
+    let v: i64 = conn
+        .query_row("UPDATE counters SET value = value + 1 WHERE name = ?1 RETURNING value", params![name], |r| r.get(0))
+        .map_err(backend)?;
+    to_u64(v)
+}
+
+fn counter(conn: &Connection, name: &str) -> StoreResult<u64> {
+    let v: i64 =
+        conn.query_row("SELECT value FROM counters WHERE name = ?1", params![name], |r| r.get(0)).map_err(backend)?;
+    to_u64(v)
+}
+
+fn deny_in(conn: &Connection, id: &InstrumentId, reason: &str, now: Timestamp) -> StoreResult<(u64, bool)> {
+    let existing: Option<i64> = conn
+        .query_row("SELECT version FROM denied WHERE instrument = ?1", params![id.as_bytes()], |r| r.get(0))
+        .optional()
+        .map_err(backend)?;
+    if let Some(v) = existing {
+        return Ok((to_u64(v)?, false));
+    }
+    let version = next_counter(conn, "deny")?;
+    conn.execute(
+        "INSERT INTO denied (instrument, version, reason, denied_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id.as_bytes(), to_i64(version)?, reason, to_i64(now)?],
+    )
+    .map_err(backend)?;
+    Ok((version, true))
+}
+
+fn push_notice_in(conn: &Connection, n: &Notice) -> StoreResult<u64> {
+    let id: i64 = conn
+        .query_row(
+            "INSERT INTO notices (recipient, kind, instrument, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             RETURNING id",
+            params![
+                n.recipient.as_bytes(),
+                n.kind,
+                n.instrument.as_ref().map(|i| i.as_bytes().to_vec()),
+                n.payload,
+                to_i64(n.created_at)?
+            ],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    to_u64(id)
+}
+
+impl Tx for SqliteTx<'_> {
+    fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
+        // BEGIN IMMEDIATE already holds the database's write lock.
+        self.tx
+            .query_row(
+                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ?1"),
+                params![id.as_bytes()],
+                instrument_from,
+            )
+            .optional()
+            .map_err(backend)?
+            .transpose()
+    }
+
+    fn link_at(&mut self, id: &InstrumentId, sequence: u32) -> StoreResult<Option<LinkRecord>> {
+        self.tx
+            .query_row(
+                "SELECT instrument, sequence, digest, previous, signer, new_holder, bytes FROM endorsements WHERE \
+                 instrument = ?1 AND sequence = ?2",
+                params![id.as_bytes(), sequence],
+                link_from,
+            )
+            .optional()
+            .map_err(backend)?
+            .transpose()
+    }
+
+    fn insert_link(&mut self, l: &LinkRecord, now: Timestamp) -> StoreResult<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
+                 registered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (instrument, sequence) DO NOTHING",
+            )
+            .map_err(backend)?
+            .execute(params![
+                l.instrument.as_bytes(),
+                l.sequence,
+                l.digest.as_bytes(),
+                l.previous.as_bytes(),
+                l.signer.as_bytes(),
+                l.new_holder.as_bytes(),
+                l.bytes,
+                to_i64(now)?
+            ])
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn insert_former(&mut self, f: &FormerHolder) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
+                 recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(backend)?
+            .execute(params![
+                f.instrument.as_bytes(),
+                f.from_sequence,
+                f.until_sequence,
+                f.holder.as_bytes(),
+                f.previous_from,
+                to_i64(f.recorded_at)?
+            ])
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE instruments SET holder = ?2, holder_since = ?3, sequence = ?4, tip = ?5, status = ?6, \
+                 uses_left = ?7, former_head = ?8, updated_at = ?9 WHERE id = ?1",
+            )
+            .map_err(backend)?
+            .execute(params![
+                row.id.as_bytes(),
+                row.holder.as_bytes(),
+                row.holder_since,
+                row.sequence,
+                row.tip.as_bytes(),
+                status_str(row.status),
+                row.uses_left,
+                row.former_head,
+                to_i64(row.updated_at)?
+            ])
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn insert_instrument(&mut self, row: &InstrumentRow) -> StoreResult<bool> {
+        insert_instrument_in(&self.tx, row)
+    }
+
+    fn insert_ledger(
+        &mut self,
+        reference: &str,
+        account: &PublicKey,
+        currency: &str,
+        kind: &str,
+        amount: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let n = self
+            .tx
+            .execute(
+                "INSERT INTO ledger (reference, account, currency, kind, amount, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (reference) DO NOTHING",
+                params![reference, account.as_bytes(), currency, kind, amount, to_i64(now)?],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn spend_note(
+        &mut self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        currency: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<u64>> {
+        let v: Option<i64> = self
+            .tx
+            .query_row(
+                "UPDATE instruments SET status = 'refunded', uses_left = 0, updated_at = ?4 WHERE id = ?1 AND holder \
+                 = ?2 AND currency = ?3 AND kind = 'note' AND status = 'active' RETURNING value_minor",
+                params![id.as_bytes(), holder.as_bytes(), currency, to_i64(now)?],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        v.map(to_u64).transpose()
+    }
+
+    fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64> {
+        // Two statements: a CHECK on an upsert would test the inserted row
+        // (the bare delta), not the updated balance.
+        self.tx
+            .execute(
+                "INSERT INTO accounts (account, currency, balance) VALUES (?1, ?2, 0) ON CONFLICT DO NOTHING",
+                params![account.as_bytes(), currency],
+            )
+            .map_err(backend)?;
+        let result = self.tx.query_row(
+            "UPDATE accounts SET balance = balance + ?3 WHERE account = ?1 AND currency = ?2 RETURNING balance",
+            params![account.as_bytes(), currency, delta],
+            |r| r.get::<_, i64>(0),
+        );
+        match result {
+            Ok(v) => to_u64(v),
+            Err(e) if is_check_violation(&e) => Err(StoreError::InsufficientFunds { balance: 0, needed: 0 }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn add_totals(
+        &mut self,
+        currency: &str,
+        issued: u64,
+        redeemed: u64,
+        paid_in: u64,
+        paid_out: u64,
+    ) -> StoreResult<()> {
+        self.tx
+            .execute(
+                "INSERT INTO money (currency, issued, redeemed, paid_in, paid_out) VALUES (?1, ?2, ?3, ?4, ?5) ON \
+                 CONFLICT (currency) DO UPDATE SET issued = issued + excluded.issued, redeemed = redeemed + \
+                 excluded.redeemed, paid_in = paid_in + excluded.paid_in, paid_out = paid_out + excluded.paid_out",
+                params![currency, to_i64(issued)?, to_i64(redeemed)?, to_i64(paid_in)?, to_i64(paid_out)?],
+            )
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl RegistryStore for SqliteRegistry {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn insert_instrument(&self, row: &InstrumentRow) -> StoreResult<bool> {
+        self.write(|tx| tx.insert_instrument(row))
+    }
+
+    fn instrument(&self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ?1"),
+                params![id.as_bytes()],
+                instrument_from,
+            )
+            .optional()
+            .map_err(backend)?
+            .transpose()
+        })
+    }
+
+    fn links(&self, id: &InstrumentId) -> StoreResult<Vec<LinkRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT instrument, sequence, digest, previous, signer, new_holder, bytes FROM endorsements \
+                     WHERE instrument = ?1 ORDER BY sequence",
+                )
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![id.as_bytes()], link_from).map_err(backend)?;
+            rows.map(|r| r.map_err(backend)?).collect()
+        })
+    }
+
+    fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>> {
+        let Some(row) = self.instrument(id)? else { return Ok(Vec::new()) };
+        self.with(|c| {
+            let mut out = Vec::new();
+            let mut next = row.former_head;
+            while let Some(from) = next {
+                let rec = c
+                    .query_row(
+                        "SELECT holder, until_sequence, previous_from, recorded_at FROM former_holders WHERE \
+                         instrument = ?1 AND from_sequence = ?2",
+                        params![id.as_bytes(), from],
+                        |r| {
+                            Ok((
+                                r.get::<_, Vec<u8>>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, Option<i64>>(2)?,
+                                r.get::<_, i64>(3)?,
+                            ))
+                        },
+                    )
+                    .map_err(backend)?;
+                let record = FormerHolder {
+                    instrument: *id,
+                    holder: key_from(&rec.0)?,
+                    from_sequence: from,
+                    until_sequence: to_u32(rec.1)?,
+                    previous_from: rec.2.map(to_u32).transpose()?,
+                    recorded_at: to_u64(rec.3)?,
+                };
+                next = record.previous_from;
+                out.push(record);
+            }
+            Ok(out)
+        })
+    }
+
+    fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>> {
+        self.write(|tx| logic::apply_chains(tx, updates, now))
+    }
+
+    fn set_status(
+        &self,
+        id: &InstrumentId,
+        holder: &PublicKey,
+        from: Status,
+        to: Status,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "UPDATE instruments SET status = ?4, updated_at = ?5 WHERE id = ?1 AND holder = ?2 AND status = \
+                     ?3",
+                    params![id.as_bytes(), holder.as_bytes(), status_str(from), status_str(to), to_i64(now)?],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn record_equivocation(
+        &self,
+        record: &EquivocationRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO equivocations (instrument, sequence, proof_digest, signer, proof, recorded_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    params![
+                        record.instrument.as_bytes(),
+                        record.sequence,
+                        Digest::of(&record.proof).as_bytes(),
+                        record.signer.as_bytes(),
+                        record.proof,
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            tx.tx
+                .execute(
+                    "INSERT INTO flagged (key, reason, flagged_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                    params![
+                        record.signer.as_bytes(),
+                        format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&tx.tx, &record.instrument, "equivocation", now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
+    }
+
+    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT sequence, signer, proof FROM equivocations WHERE instrument = ?1 ORDER BY sequence, \
+                     proof_digest",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id.as_bytes()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (seq, signer, proof) = r.map_err(backend)?;
+                Ok(EquivocationRecord { instrument: *id, sequence: to_u32(seq)?, signer: key_from(&signer)?, proof })
+            })
+            .collect()
+        })
+    }
+
+    fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT reason FROM flagged WHERE key = ?1", params![key.as_bytes()], |r| r.get(0))
+                .optional()
+                .map_err(backend)
+        })
+    }
+
+    fn deny(&self, id: &InstrumentId, reason: &str, now: Timestamp) -> StoreResult<u64> {
+        self.write(|tx| Ok(deny_in(&tx.tx, id, reason, now)?.0))
+    }
+
+    fn deny_changes_since(&self, version: u64) -> StoreResult<(u64, Vec<(InstrumentId, u64)>)> {
+        self.with(|c| {
+            let current = counter(c, "deny")?;
+            let mut stmt = c
+                .prepare("SELECT instrument, version FROM denied WHERE version > ?1 ORDER BY version")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![to_i64(version)?], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(backend)?;
+            let list = rows
+                .map(|r| {
+                    let (id, v) = r.map_err(backend)?;
+                    Ok((id_from(&id)?, to_u64(v)?))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok((current, list))
+        })
+    }
+
+    fn use_nonce(&self, key: &PublicKey, nonce: &[u8], now: Timestamp, forget_before: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            tx.tx.execute("DELETE FROM nonces WHERE seen_at < ?1", params![to_i64(forget_before)?]).map_err(backend)?;
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO nonces (key, nonce, seen_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![key.as_bytes(), nonce, to_i64(now)?],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn put_party(&self, p: &Party) -> StoreResult<u64> {
+        self.write(|tx| {
+            tx.tx
+                .execute(
+                    "INSERT INTO parties (key, role, name, not_after) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO \
+                     UPDATE SET role = excluded.role, name = excluded.name, not_after = excluded.not_after",
+                    params![p.key.as_bytes(), p.role.as_str(), p.name, to_i64(p.not_after)?],
+                )
+                .map_err(backend)?;
+            next_counter(&tx.tx, "trust")
+        })
+    }
+
+    fn parties(&self) -> StoreResult<Vec<Party>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT key, role, name, not_after FROM parties ORDER BY key").map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (key, role, name, not_after) = r.map_err(backend)?;
+                Ok(Party { key: key_from(&key)?, role: role_from(&role)?, name, not_after: to_u64(not_after)? })
+            })
+            .collect()
+        })
+    }
+
+    fn trust_version(&self) -> StoreResult<u64> {
+        self.with(|c| counter(c, "trust"))
+    }
+
+    fn top_up(&self, account: &PublicKey, amount: &Amount, reference: &str, now: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            let minor = to_i64(amount.minor)?;
+            if !tx.insert_ledger(reference, account, &amount.currency, "top-up", minor, now)? {
+                return Ok(false);
+            }
+            tx.adjust_balance(account, &amount.currency, minor)?;
+            tx.add_totals(&amount.currency, 0, 0, amount.minor, 0)?;
+            Ok(true)
+        })
+    }
+
+    fn exchange_notes(&self, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| logic::exchange_notes(tx, exchange, now, before))
+    }
+
+    fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64> {
+        self.with(|c| balance_in(c, account, currency))
+    }
+
+    fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals> {
+        self.with(|c| {
+            let row: Option<(i64, i64, i64, i64)> = c
+                .query_row(
+                    "SELECT issued, redeemed, paid_in, paid_out FROM money WHERE currency = ?1",
+                    params![currency],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            let (issued, redeemed, paid_in, paid_out) = row.unwrap_or((0, 0, 0, 0));
+            let active: i64 = c
+                .query_row(
+                    "SELECT COALESCE(SUM(value_minor), 0) FROM instruments WHERE kind = 'note' AND currency = ?1 AND \
+                     status = 'active'",
+                    params![currency],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            let balances: i64 = c
+                .query_row(
+                    "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE currency = ?1",
+                    params![currency],
+                    |r| r.get(0),
+                )
+                .map_err(backend)?;
+            Ok(MoneyTotals {
+                issued: to_u64(issued)?,
+                redeemed: to_u64(redeemed)?,
+                paid_in: to_u64(paid_in)?,
+                paid_out: to_u64(paid_out)?,
+                active_notes: to_u64(active)?,
+                balances: to_u64(balances)?,
+            })
+        })
+    }
+
+    fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {
+        self.write(|tx| push_notice_in(&tx.tx, notice))
+    }
+
+    fn notices(&self, recipients: &[PublicKey], after: u64) -> StoreResult<Vec<Notice>> {
+        self.with(|c| {
+            let mut out = Vec::new();
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, recipient, kind, instrument, payload, created_at FROM notices WHERE recipient = ?1 \
+                     AND id > ?2 ORDER BY id",
+                )
+                .map_err(backend)?;
+            for recipient in recipients {
+                let rows = stmt
+                    .query_map(params![recipient.as_bytes(), to_i64(after)?], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<Vec<u8>>>(3)?,
+                            r.get::<_, Vec<u8>>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    })
+                    .map_err(backend)?;
+                for r in rows {
+                    let (id, recipient, kind, instrument, payload, created_at) = r.map_err(backend)?;
+                    out.push(Notice {
+                        id: to_u64(id)?,
+                        recipient: key_from(&recipient)?,
+                        kind,
+                        instrument: instrument.as_deref().map(id_from).transpose()?,
+                        payload,
+                        created_at: to_u64(created_at)?,
+                    });
+                }
+            }
+            out.sort_by_key(|n| n.id);
+            Ok(out)
+        })
+    }
+
+    fn dump(&self) -> StoreResult<String> {
+        self.with(|c| {
+            let mut out = String::new();
+            for table in TABLES {
+                out.push_str(table);
+                out.push('\n');
+                let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).map_err(backend)?;
+                let columns = stmt.column_count();
+                let mut rows = stmt.query([]).map_err(backend)?;
+                while let Some(row) = rows.next().map_err(backend)? {
+                    for i in 0..columns {
+                        let cell = match row.get_ref(i).map_err(backend)? {
+                            ValueRef::Null => "NULL".to_owned(),
+                            ValueRef::Integer(v) => v.to_string(),
+                            ValueRef::Real(v) => v.to_string(),
+                            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                            ValueRef::Blob(b) => hex::encode(b),
+                        };
+                        out.push_str(&cell);
+                        out.push('|');
+                    }
+                    out.push('\n');
+                }
+            }
+            Ok(out)
+        })
+    }
+}
