@@ -51,6 +51,12 @@ pub enum Rejection {
         /// The sequence it has.
         found: u32,
     },
+    /// A link follows sequence `u32::MAX`, where numbering ends.
+    #[error("link {link} follows the last possible sequence number")]
+    SequenceExhausted {
+        /// The link.
+        link: usize,
+    },
     /// A link names the wrong previous digest.
     #[error("link {link} does not follow from the link before it")]
     BrokenPreviousDigest {
@@ -179,7 +185,11 @@ impl<'a> Verifier<'a> {
             if e.instrument_id != id {
                 return Err(Rejection::WrongInstrument { link: n });
             }
-            let expected = sequence.saturating_add(1);
+            // Checked, not saturating: past u32::MAX a link would repeat the
+            // sequence number that names it in equivocation proofs.
+            let Some(expected) = sequence.checked_add(1) else {
+                return Err(Rejection::SequenceExhausted { link: n });
+            };
             if e.sequence != expected {
                 return Err(Rejection::SequenceGap { link: n, expected, found: e.sequence });
             }

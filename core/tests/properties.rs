@@ -567,6 +567,7 @@ proptest! {
         prop_assert_eq!(proof.verify(), Ok(cheater));
         prop_assert_eq!(proof.instrument_id(), id(40));
         prop_assert_eq!(proof.sequence() as usize, at + 1);
+        prop_assert!(proof.first.digest() < proof.second.digest(), "ordered by digest");
         let swapped = EquivocationProof::new(cheater, b.clone(), a.clone()).unwrap();
         prop_assert_eq!(&swapped, &proof);
         prop_assert_eq!(swapped.to_bytes(), proof.to_bytes());
@@ -902,4 +903,86 @@ fn find_survives_sequences_at_the_end_of_the_range() {
     right.links.push(b);
     // Unsigned garbage: no proof, and no panic.
     assert_eq!(EquivocationProof::find(&left, &right), None);
+}
+
+/// Trailing absent options are left out of their array (minicbor's array
+/// encoding): writing them as explicit nulls is another encoding of the
+/// same value, and is refused.
+#[test]
+fn trailing_absent_fields_have_one_encoding() {
+    let mut attributes = ticket_attributes(true, 1);
+    if let Attributes::Ticket(t) = &mut attributes {
+        t.face_price = None;
+    }
+    let genesis = issue(id(67), attributes).genesis;
+    let framed = genesis.to_bytes();
+    let Attributes::Ticket(ticket) = &genesis.body.attributes else { unreachable!() };
+    let short = minicbor::to_vec(ticket).unwrap();
+    assert_eq!(short[0], 0x89, "nine fields: face_price is left out");
+    let mut long = short.clone();
+    long[0] = 0x8A;
+    long.push(0xF6);
+    let at = framed.windows(short.len()).position(|w| w == short).unwrap();
+    let mut padded = framed.clone();
+    padded.splice(at..at + short.len(), long);
+    assert_eq!(
+        Signed::<Genesis>::from_bytes(&padded).err(),
+        Some(DecodeError::NonCanonical { what: Signed::<Genesis>::NAME })
+    );
+    assert_eq!(Signed::<Genesis>::from_bytes(&framed).unwrap(), genesis);
+}
+
+/// The registry is trusted, but a certificate at the very end of the
+/// sequence range must not let links repeat a sequence number: (instrument,
+/// sequence) is what names a link in equivocation proofs.
+#[test]
+fn sequences_never_repeat_at_the_end_of_the_range() {
+    let base = chained(id(68), false, 0, 1);
+    let holders = &world().holders;
+    let cert = RegisteredCertificate {
+        instrument_id: id(68),
+        genesis: base.genesis.digest(),
+        sequence: u32::MAX,
+        replaces: base.tip_digest(),
+        holder: holders[1].public_key(),
+        state: InstrumentState { uses_left: 1, status: Status::Active },
+        issued_at: NOW - 60,
+    };
+    let registered = Instrument {
+        genesis: base.genesis.clone(),
+        registered: Some(Signed::sign(cert, &seeded(0xA0, 0)).unwrap()),
+        links: Vec::new(),
+    };
+    assert!(verifier().verify(&registered, NOW).is_ok());
+    let next = endorse_to(&registered, &holders[1], holders[2].public_key(), 1);
+    assert_eq!(next.links[0].body.sequence, u32::MAX);
+    assert_eq!(verifier().verify(&next, NOW), Err(Rejection::SequenceExhausted { link: 1 }));
+}
+
+/// A wallet handed a flipped instrument refuses it and stays as it was.
+#[test]
+fn a_wallet_refuses_every_flipped_instrument_and_changes_nothing() {
+    use std::sync::Arc;
+    use tessera_core::sealing::{StaticKeyProvider, StorageKey};
+    use tessera_core::store::{InstrumentFilter, SqliteStore};
+    use tessera_core::{ManualClock, Wallet};
+
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([5; 32]));
+    let clock = Arc::new(ManualClock::new(NOW));
+    let mut wallet = Wallet::create(SqliteStore::in_memory().unwrap(), &keys, clock).unwrap();
+    wallet.pin_registry(world().registry_key).unwrap();
+    wallet.install_trust_list(&world().trust.signed().to_bytes()).unwrap();
+    let holder = wallet.new_holder_key().unwrap();
+    let first = world().issuer.issue_with_id(id(69), ticket_attributes(true, 1), holder, NOW - DAY).unwrap();
+    wallet.import_instrument(first).unwrap();
+    let before = (wallet.instruments(InstrumentFilter::default()).unwrap(), wallet.history(100).unwrap());
+
+    let second = world().issuer.issue_with_id(id(70), note_attributes(200), holder, NOW - DAY).unwrap();
+    let bytes = second.to_bytes();
+    for bit in 0..bytes.len() * 8 {
+        assert!(wallet.import(&flip(&bytes, bit)).is_err(), "bit {bit} was imported");
+    }
+    let after = (wallet.instruments(InstrumentFilter::default()).unwrap(), wallet.history(100).unwrap());
+    assert_eq!(before, after);
+    wallet.import(&bytes).unwrap();
 }
