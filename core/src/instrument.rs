@@ -133,7 +133,7 @@ pub fn is_denomination(minor: u64) -> bool {
     if v == 0 {
         return false;
     }
-    while v % 10 == 0 {
+    while v.is_multiple_of(10) {
         v /= 10;
     }
     matches!(v, 1 | 2 | 5)
