@@ -24,6 +24,7 @@ pub mod codec;
 pub mod crypto;
 pub mod ids;
 pub mod instrument;
+pub mod presentation;
 pub mod proof;
 pub mod sealing;
 pub mod store;
