@@ -986,3 +986,26 @@ fn a_wallet_refuses_every_flipped_instrument_and_changes_nothing() {
     assert_eq!(before, after);
     wallet.import(&bytes).unwrap();
 }
+
+/// The registry may compact one branch of a fork before the other branch
+/// turns up. As long as the conflicting link is still carried on both
+/// sides, `find` sees through the certificate; once a side has compacted
+/// the conflicting link itself away, only the registry's own records can
+/// tell (see docs/protocol.md §6).
+#[test]
+fn find_sees_a_fork_across_a_registered_certificate() {
+    let base = chained(id(71), false, 0, 2);
+    let (a, b) = fork(&base, 2, 0);
+    let proof = EquivocationProof::new(world().holders[2].public_key(), a.clone(), b.clone()).unwrap();
+    let branch_a = extend(base.with_link(a.clone()), 3, 2);
+    let verified = verifier().verify(&base, NOW).unwrap();
+    let active = InstrumentState { uses_left: 1, status: Status::Active };
+    let compacted = world().registry.register(&base, &verified, active, NOW).unwrap().with_link(b.clone());
+    assert!(verifier().verify(&compacted, NOW).is_ok());
+    assert_eq!(EquivocationProof::find(&branch_a, &compacted), Some(proof.clone()));
+    assert_eq!(EquivocationProof::find(&compacted, &branch_a), Some(proof));
+
+    let fully = verifier().verify(&branch_a, NOW).unwrap();
+    let past_the_fork = world().registry.register(&branch_a, &fully, active, NOW).unwrap();
+    assert_eq!(EquivocationProof::find(&past_the_fork, &base.with_link(b)), None);
+}
