@@ -178,3 +178,32 @@ fn the_protocol_document_matches_the_code() {
     bound::<EquivocationProof>(&doc, "EquivocationProof");
     assert!(doc.contains(&format!("`verify::MAX_LINKS` = {}", tessera_core::verify::MAX_LINKS)));
 }
+
+/// The signing and digest rules of protocol.md §2, checked with the raw
+/// primitives rather than through `crypto.rs`, on the annotated endorsement
+/// vector of §3.2.
+#[test]
+fn the_documented_signing_and_digest_rules_hold() {
+    use sha2::Digest as _;
+    let parties = Parties::new();
+    let bytes = stored("endorsement").1;
+    // frame [1, …], Signed = [body, sig], body = array(7), id = bstr(16).
+    assert_eq!(bytes[..5], [0x82, 0x01, 0x82, 0x87, 0x50]);
+    let body_len = bytes.len() - 2 - 1 - 66;
+    let body = &bytes[3..3 + body_len];
+    assert_eq!(bytes[3 + body_len..3 + body_len + 2], [0x58, 0x40], "signature = bstr(64)");
+    let signature: [u8; 64] = bytes[bytes.len() - 64..].try_into().unwrap();
+
+    let mut signed = b"tessera/v1/endorsement\0".to_vec();
+    signed.extend_from_slice(body);
+    let holder_a = ed25519_dalek::VerifyingKey::from_bytes(parties.holders[0].public_key().as_bytes()).unwrap();
+    holder_a.verify_strict(&signed, &ed25519_dalek::Signature::from_bytes(&signature)).unwrap();
+
+    // `previous` is SHA-256("tessera/v1/digest\0" ‖ unframed genesis).
+    let genesis = stored("ticket-genesis").1;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"tessera/v1/digest\0");
+    hasher.update(&genesis[2..]);
+    let link: Signed<Endorsement> = round_trip(&bytes);
+    assert_eq!(link.body.previous.0, <[u8; 32]>::from(hasher.finalize()));
+}
