@@ -28,6 +28,7 @@ pub mod presentation;
 pub mod proof;
 pub mod sealing;
 pub mod store;
+pub mod transfer;
 pub mod trust;
 pub mod verify;
 pub mod wallet;
