@@ -14,3 +14,16 @@
 pub mod store;
 
 pub use store::{PostgresRegistry, RegistryStore, SqliteRegistry, StoreError};
+pub mod error;
+pub mod payment;
+pub mod service;
+pub mod wire;
+
+pub use error::ApiError;
+pub use service::Registry;
+pub mod api;
+pub mod embedded;
+pub mod openapi;
+
+pub use embedded::{EmbeddedRegistry, start_embedded};
+pub mod client;

@@ -296,6 +296,8 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         spend: vec![],
         issue: notes.clone(),
         payout: 0,
+        paid_in: 0,
+        retire: vec![],
         reference: "issue-1".into(),
     };
     assert_eq!(store.exchange_notes(&ex, NOW).unwrap(), 100);
@@ -320,6 +322,8 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         spend: vec![NoteSpend { id: notes[0].id, holder }],
         issue: fresh,
         payout: 0,
+        paid_in: 0,
+        retire: vec![],
         reference: "refresh-1".into(),
     };
     assert_eq!(store.exchange_notes(&refresh, NOW).unwrap(), 100);
@@ -345,6 +349,8 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         spend: vec![NoteSpend { id: notes[1].id, holder }],
         issue: vec![],
         payout: 300,
+        paid_in: 0,
+        retire: vec![],
         reference: "redeem-1".into(),
     };
     assert_eq!(store.exchange_notes(&redeem, NOW).unwrap(), 0);
@@ -363,6 +369,67 @@ pub fn status_changes_are_conditional<S: RegistryStore>(store: S, _open: Opener<
     assert!(store.set_status(&t.id(), &a.public_key(), Status::Active, Status::Refunded, NOW).unwrap());
     assert!(!store.set_status(&t.id(), &a.public_key(), Status::Active, Status::Refunded, NOW).unwrap());
     assert_eq!(store.instrument(&t.id()).unwrap().unwrap().status, Status::Refunded);
+}
+
+pub fn events_and_ticket_sales<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let event = super::EventRow {
+        event_id: "ev".into(),
+        organiser: PublicKey([4; 32]),
+        title: "Concert".into(),
+        zones: vec!["A".into(), "B".into()],
+        valid_from: 0,
+        valid_until: NOW * 2,
+        price: Amount::new("EUR", 300),
+        transferable: true,
+        uses: 1,
+        created_at: NOW,
+    };
+    assert!(store.put_event(&event).unwrap());
+    assert!(!store.put_event(&super::EventRow { title: "Other".into(), ..event.clone() }).unwrap());
+    assert_eq!(store.event("ev").unwrap(), Some(event.clone()));
+    assert_eq!(store.event("nope").unwrap(), None);
+    assert_eq!(store.events().unwrap(), vec![event]);
+
+    // Buy: the account pays 300 out to the organiser and gets a ticket.
+    let account = PublicKey([8; 32]);
+    let buyer = f.signer();
+    store.top_up(&account, &Amount::new("EUR", 500), "pay", NOW).unwrap();
+    let ticket = InstrumentRow::issued(&f.ticket(&buyer), Some(account), NOW);
+    let buy = NoteExchange {
+        account,
+        currency: "EUR".into(),
+        spend: vec![],
+        retire: vec![],
+        issue: vec![ticket.clone()],
+        payout: 300,
+        paid_in: 0,
+        reference: "buy".into(),
+    };
+    assert_eq!(store.exchange_notes(&buy, NOW).unwrap(), 200);
+    // Refund: the ticket is retired (only under its holder), 300 comes back as a note.
+    let before = store.dump().unwrap();
+    let wrong = NoteExchange {
+        retire: vec![NoteSpend { id: ticket.id, holder: PublicKey([1; 32]) }],
+        issue: vec![],
+        payout: 0,
+        paid_in: 300,
+        reference: "refund-wrong".into(),
+        ..buy.clone()
+    };
+    assert_eq!(store.exchange_notes(&wrong, NOW), Err(StoreError::NotActive(ticket.id)));
+    assert_eq!(store.dump().unwrap(), before);
+    let refund = NoteExchange {
+        retire: vec![NoteSpend { id: ticket.id, holder: buyer.public_key() }],
+        issue: note_rows(&mut f, buyer.public_key(), &[200, 100], account),
+        payout: 0,
+        paid_in: 300,
+        reference: "refund".into(),
+        ..buy.clone()
+    };
+    assert_eq!(store.exchange_notes(&refund, NOW).unwrap(), 200);
+    assert_eq!(store.instrument(&ticket.id).unwrap().unwrap().status, Status::Refunded);
+    supply_holds(&store);
 }
 
 /// Several handles (connections, as separate processes would have) race to
@@ -397,6 +464,8 @@ pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open
                 spend: vec![],
                 issue: notes.clone(),
                 payout: 0,
+                paid_in: 0,
+                retire: vec![],
                 reference: "n".into(),
             },
             NOW,
@@ -419,6 +488,8 @@ pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open
                         spend: vec![NoteSpend { id: n.id, holder }],
                         issue: vec![],
                         payout: 0,
+                        paid_in: 0,
+                        retire: vec![],
                         reference: format!("spend-{w}-{i}"),
                     };
                     match handle.exchange_notes(&ex, NOW) {
@@ -452,7 +523,7 @@ macro_rules! registry_conformance {
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
-            parties_bump_trust_version, ledger_moves_value_exactly, status_changes_are_conditional,
+            parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, status_changes_are_conditional,
             concurrent_writers_never_double_register);
     };
     (@cases [$($attrs:tt)*] $make:expr; $case:ident $(, $rest:ident)*) => {

@@ -39,6 +39,8 @@ pub(crate) trait Tx {
         currency: &str,
         now: Timestamp,
     ) -> StoreResult<Option<u64>>;
+    /// Marks an active instrument registered to `holder` as refunded.
+    fn retire(&mut self, id: &InstrumentId, holder: &PublicKey, now: Timestamp) -> StoreResult<bool>;
     /// Adds `delta` to a balance; the database refuses a negative result.
     fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64>;
     /// Adds to the money totals of a currency.
@@ -148,11 +150,17 @@ pub(crate) fn exchange_notes(
             tx.spend_note(&note.id, &note.holder, currency, now)?.ok_or(StoreError::NoteNotSpendable(note.id))?;
         spent = spent.checked_add(value).ok_or_else(|| StoreError::Backend("overflow".into()))?;
     }
+    for item in &exchange.retire {
+        if !tx.retire(&item.id, &item.holder, now)? {
+            return Err(StoreError::NotActive(item.id));
+        }
+    }
     let mut issued: u64 = 0;
     for row in &exchange.issue {
         let value = match &row.value {
             Some(a) if a.currency == currency => a.minor,
-            _ => return Err(StoreError::Backend("a note to issue has no value in the exchange's currency".into())),
+            Some(_) => return Err(StoreError::Backend("a note to issue is in another currency".into())),
+            None => 0,
         };
         if !tx.insert_instrument(row)? {
             return Err(StoreError::Backend(format!("instrument {} already exists", row.id)));
@@ -160,7 +168,8 @@ pub(crate) fn exchange_notes(
         issued = issued.checked_add(value).ok_or_else(|| StoreError::Backend("overflow".into()))?;
     }
     let outflow = issued.checked_add(exchange.payout).ok_or_else(|| StoreError::Backend("overflow".into()))?;
-    let delta = i128::from(spent) - i128::from(outflow);
+    let inflow = spent.checked_add(exchange.paid_in).ok_or_else(|| StoreError::Backend("overflow".into()))?;
+    let delta = i128::from(inflow) - i128::from(outflow);
     let delta = i64::try_from(delta).map_err(|_| StoreError::Backend("amount out of range".into()))?;
     if !tx.insert_ledger(&exchange.reference, &exchange.account, currency, "exchange", delta, now)? {
         return Err(StoreError::DuplicateReference(exchange.reference.clone()));
@@ -169,11 +178,11 @@ pub(crate) fn exchange_notes(
         Err(StoreError::InsufficientFunds { .. }) => {
             return Err(StoreError::InsufficientFunds {
                 balance: current_balance,
-                needed: outflow.saturating_sub(spent),
+                needed: outflow.saturating_sub(inflow),
             });
         }
         other => other?,
     };
-    tx.add_totals(currency, issued, spent, 0, exchange.payout)?;
+    tx.add_totals(currency, issued, spent, exchange.paid_in, exchange.payout)?;
     Ok(balance)
 }

@@ -68,6 +68,9 @@ pub enum StoreError {
     /// An instrument that must exist does not.
     #[error("unknown instrument {0}")]
     UnknownInstrument(InstrumentId),
+    /// An instrument to retire is not active or not held by the given key.
+    #[error("instrument {0} is not active under the given holder")]
+    NotActive(InstrumentId),
 }
 
 /// A shorthand.
@@ -254,12 +257,44 @@ pub struct NoteExchange {
     pub currency: String,
     /// Notes given back to the registry.
     pub spend: Vec<NoteSpend>,
-    /// New notes (rows with `value`), registered in the same transaction.
+    /// Other instruments given back (a refunded ticket): each must be
+    /// active and registered to its holder; it becomes `refunded`.
+    pub retire: Vec<NoteSpend>,
+    /// New instruments registered in the same transaction; notes (rows
+    /// with `value`) are paid for from the account, tickets cost nothing here.
     pub issue: Vec<InstrumentRow>,
-    /// Paid out of the system (redemption to a bank account).
+    /// Paid out of the e-money system (redemption to a bank, a sale's
+    /// proceeds to the organiser).
     pub payout: u64,
+    /// Paid into the e-money system (a refund's money from the organiser).
+    pub paid_in: u64,
     /// Unique reference; a second use is refused.
     pub reference: String,
+}
+
+/// An event an organiser created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// The organiser's name for it; unique.
+    pub event_id: String,
+    /// The certified issuer key that created it.
+    pub organiser: PublicKey,
+    /// A title people read.
+    pub title: String,
+    /// Zones (entrances) tickets can name.
+    pub zones: Vec<String>,
+    /// Tickets are valid from.
+    pub valid_from: Timestamp,
+    /// Tickets are valid until.
+    pub valid_until: Timestamp,
+    /// Face price of one ticket.
+    pub price: Amount,
+    /// Whether tickets may be passed on.
+    pub transferable: bool,
+    /// Uses per ticket.
+    pub uses: u16,
+    /// When it was created.
+    pub created_at: Timestamp,
 }
 
 /// Money totals for one currency.
@@ -347,13 +382,21 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// Totals for a currency.
     fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals>;
 
+    /// Creates an event; `false` (no change) if its id exists.
+    fn put_event(&self, event: &EventRow) -> StoreResult<bool>;
+    /// One event.
+    fn event(&self, event_id: &str) -> StoreResult<Option<EventRow>>;
+    /// Every event, by id.
+    fn events(&self) -> StoreResult<Vec<EventRow>>;
+
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;
     /// Notices for any of `recipients` with id above `after`, oldest first.
     fn notices(&self, recipients: &[PublicKey], after: u64) -> StoreResult<Vec<Notice>>;
 
-    /// Every row of every table as text, for tests that check a refused
-    /// request changed nothing.
+    /// Every row of every table but `nonces` as text, for tests that check
+    /// a refused request changed nothing (a refused but correctly signed
+    /// request still leaves its nonce, so that it cannot be replayed).
     fn dump(&self) -> StoreResult<String>;
 }
 

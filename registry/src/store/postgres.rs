@@ -8,9 +8,9 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, FormerHolder, InstrumentRow, LinkRecord,
-    MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from, key_from,
-    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, InstrumentRow,
+    LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
+    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -18,7 +18,10 @@ use std::sync::Mutex;
 use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_events.sql"),
+];
 
 const TABLES: &[&str] = &[
     "instruments",
@@ -28,12 +31,12 @@ const TABLES: &[&str] = &[
     "flagged",
     "denied",
     "counters",
-    "nonces",
     "parties",
     "accounts",
     "money",
     "ledger",
     "notices",
+    "events",
 ];
 
 /// Idle connections kept for reuse.
@@ -186,6 +189,38 @@ impl PostgresRegistry {
         let out = f(&mut client).map_err(|f| f.error);
         self.give_back(client);
         out
+    }
+}
+
+impl PostgresRegistry {
+    fn events_where(&self, event_id: Option<&str>) -> StoreResult<Vec<EventRow>> {
+        self.read(|c| {
+            c.query(
+                "SELECT event_id, organiser, title, zones, valid_from, valid_until, currency, price_minor, \
+                 transferable, uses, created_at FROM events WHERE $1::TEXT IS NULL OR event_id = $1 ORDER BY event_id",
+                &[&event_id],
+            )?
+            .iter()
+            .map(|r| {
+                let organiser: Vec<u8> = r.try_get(1)?;
+                let zones: String = r.try_get(3)?;
+                let transferable: i64 = r.try_get(8)?;
+                let uses: i64 = r.try_get(9)?;
+                Ok(EventRow {
+                    event_id: r.try_get(0)?,
+                    organiser: key_from(&organiser)?,
+                    title: r.try_get(2)?,
+                    zones: zones.split('\n').filter(|z| !z.is_empty()).map(str::to_owned).collect(),
+                    valid_from: to_u64(r.try_get(4)?)?,
+                    valid_until: to_u64(r.try_get(5)?)?,
+                    price: Amount { currency: r.try_get(6)?, minor: to_u64(r.try_get(7)?)? },
+                    transferable: transferable != 0,
+                    uses: u16::try_from(uses).map_err(|_| StoreError::Corrupt("uses".into()))?,
+                    created_at: to_u64(r.try_get(10)?)?,
+                })
+            })
+            .collect()
+        })
     }
 }
 
@@ -457,6 +492,17 @@ impl Tx for Shared<'_, '_> {
                 Some(r) => Ok(Some(to_u64(r.try_get(0)?)?)),
                 None => Ok(None),
             }
+        })
+    }
+
+    fn retire(&mut self, id: &InstrumentId, holder: &PublicKey, now: Timestamp) -> StoreResult<bool> {
+        self.run(|tx| {
+            let n = tx.execute(
+                "UPDATE instruments SET status = 'refunded', updated_at = $3 WHERE id = $1 AND holder = $2 AND status \
+                 = 'active'",
+                &[&id.as_bytes().as_slice(), &holder.as_bytes().as_slice(), &to_i64(now)?],
+            )?;
+            Ok(n == 1)
         })
     }
 
@@ -801,6 +847,38 @@ impl RegistryStore for PostgresRegistry {
                 balances: to_u64(balances)?,
             })
         })
+    }
+
+    fn put_event(&self, e: &EventRow) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "INSERT INTO events (event_id, organiser, title, zones, valid_from, valid_until, currency, \
+                 price_minor, transferable, uses, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (event_id) DO NOTHING",
+                &[
+                    &e.event_id,
+                    &e.organiser.as_bytes().as_slice(),
+                    &e.title,
+                    &e.zones.join("\n"),
+                    &to_i64(e.valid_from)?,
+                    &to_i64(e.valid_until)?,
+                    &e.price.currency,
+                    &to_i64(e.price.minor)?,
+                    &i64::from(e.transferable),
+                    &i64::from(e.uses),
+                    &to_i64(e.created_at)?,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn event(&self, event_id: &str) -> StoreResult<Option<EventRow>> {
+        Ok(self.events_where(Some(event_id))?.into_iter().next())
+    }
+
+    fn events(&self) -> StoreResult<Vec<EventRow>> {
+        self.events_where(None)
     }
 
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {

@@ -4,9 +4,9 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, FormerHolder, InstrumentRow, LinkRecord,
-    MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from, key_from,
-    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, InstrumentRow,
+    LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
+    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -15,7 +15,8 @@ use std::sync::Mutex;
 use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_events.sql")];
 
 const TABLES: &[&str] = &[
     "instruments",
@@ -25,12 +26,12 @@ const TABLES: &[&str] = &[
     "flagged",
     "denied",
     "counters",
-    "nonces",
     "parties",
     "accounts",
     "money",
     "ledger",
     "notices",
+    "events",
 ];
 
 /// The registry on one SQLite file.
@@ -96,6 +97,53 @@ impl SqliteRegistry {
             let out = f(&mut wrapped)?;
             wrapped.tx.commit().map_err(backend)?;
             Ok(out)
+        })
+    }
+}
+
+impl SqliteRegistry {
+    fn events_where(&self, event_id: Option<&str>) -> StoreResult<Vec<EventRow>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT event_id, organiser, title, zones, valid_from, valid_until, currency, price_minor, \
+                     transferable, uses, created_at FROM events WHERE ?1 IS NULL OR event_id = ?1 ORDER BY event_id",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![event_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, i64>(7)?,
+                        r.get::<_, bool>(8)?,
+                        r.get::<_, i64>(9)?,
+                        r.get::<_, i64>(10)?,
+                    ))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (event_id, organiser, title, zones, from, until, currency, price, transferable, uses, created) =
+                    r.map_err(backend)?;
+                Ok(EventRow {
+                    event_id,
+                    organiser: key_from(&organiser)?,
+                    title,
+                    zones: zones.split('\n').filter(|z| !z.is_empty()).map(str::to_owned).collect(),
+                    valid_from: to_u64(from)?,
+                    valid_until: to_u64(until)?,
+                    price: Amount { currency, minor: to_u64(price)? },
+                    transferable,
+                    uses: u16::try_from(uses).map_err(|_| StoreError::Corrupt("uses".into()))?,
+                    created_at: to_u64(created)?,
+                })
+            })
+            .collect()
         })
     }
 }
@@ -388,6 +436,18 @@ impl Tx for SqliteTx<'_> {
             .optional()
             .map_err(backend)?;
         v.map(to_u64).transpose()
+    }
+
+    fn retire(&mut self, id: &InstrumentId, holder: &PublicKey, now: Timestamp) -> StoreResult<bool> {
+        let n = self
+            .tx
+            .execute(
+                "UPDATE instruments SET status = 'refunded', updated_at = ?3 WHERE id = ?1 AND holder = ?2 AND status \
+                 = 'active'",
+                params![id.as_bytes(), holder.as_bytes(), to_i64(now)?],
+            )
+            .map_err(backend)?;
+        Ok(n == 1)
     }
 
     fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64> {
@@ -731,6 +791,41 @@ impl RegistryStore for SqliteRegistry {
                 balances: to_u64(balances)?,
             })
         })
+    }
+
+    fn put_event(&self, e: &EventRow) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO events (event_id, organiser, title, zones, valid_from, valid_until, currency, \
+                     price_minor, transferable, uses, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+                     ?11) ON CONFLICT (event_id) DO NOTHING",
+                    params![
+                        e.event_id,
+                        e.organiser.as_bytes(),
+                        e.title,
+                        e.zones.join("\n"),
+                        to_i64(e.valid_from)?,
+                        to_i64(e.valid_until)?,
+                        e.price.currency,
+                        to_i64(e.price.minor)?,
+                        e.transferable,
+                        e.uses,
+                        to_i64(e.created_at)?
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
+    }
+
+    fn event(&self, event_id: &str) -> StoreResult<Option<EventRow>> {
+        Ok(self.events_where(Some(event_id))?.into_iter().next())
+    }
+
+    fn events(&self) -> StoreResult<Vec<EventRow>> {
+        self.events_where(None)
     }
 
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {

@@ -1,0 +1,904 @@
+//! The registry's rules, independent of HTTP: every call takes the
+//! authenticated caller and decoded input, checks it, and changes the store
+//! in one transaction or not at all.
+//!
+//! Reconciliation (DESIGN §3.3):
+//!
+//! ```text
+//! upload item ─▶ decode (400) ─▶ Verifier (422) ─▶ known instrument? (404)
+//!      ─▶ apply_chains (one transaction for the whole upload)
+//!          Applied, tip = registered ─▶ RegistryAuthority::register ─▶ Registered(certificate)
+//!          Applied, registered later  ─▶ Superseded
+//!          Conflict ─▶ EquivocationProof; stored once; signer flagged; instrument denied
+//!                      while active; notices to both holders and the uploader ─▶ Conflict(proof)
+//!          Disconnected ─▶ Refused (409)
+//! ```
+
+use crate::error::ApiError;
+use crate::payment::PaymentProvider;
+use crate::store::{
+    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, InstrumentRow, LinkRecord, NoteExchange, NoteSpend,
+    Notice, Party, RegistryStore,
+};
+use crate::wire;
+use rand::rngs::OsRng;
+use std::sync::{Arc, Mutex};
+use tessera_core::authority::{Issuer, RegistryAuthority};
+use tessera_core::instrument::{NoteAttributes, TicketAttributes};
+use tessera_core::trust::TrustEntry;
+use tessera_core::{
+    Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, Instrument, InstrumentId, InstrumentState,
+    Kind, LocalSigner, PublicKey, Role, Signed, Signer, Status, TrustList, VerifiedInstrument, Verifier, Wire,
+};
+
+/// Notes the registry issues expire after this long.
+pub const NOTE_LIFETIME: u64 = 365 * 24 * 3600;
+/// Most items in one upload, notes in one request, holder keys in one sync.
+pub const MAX_ITEMS: usize = 1000;
+
+/// Simple counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Endorsements newly registered.
+    pub endorsements_registered: std::sync::atomic::AtomicU64,
+    /// Conflicts (double transfers) caught.
+    pub conflicts: std::sync::atomic::AtomicU64,
+    /// Instruments issued.
+    pub issued: std::sync::atomic::AtomicU64,
+}
+
+/// The service provider.
+pub struct Registry {
+    store: Arc<dyn RegistryStore>,
+    authority: RegistryAuthority<LocalSigner>,
+    issuer: Issuer<LocalSigner>,
+    registry_key: PublicKey,
+    issuer_key: PublicKey,
+    clock: Arc<dyn Clock>,
+    payments: Arc<dyn PaymentProvider>,
+    trust: Mutex<Option<TrustList>>,
+    /// Counters for `/metrics`.
+    pub counters: Counters,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("registry_key", &self.registry_key)
+            .field("backend", &self.store.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_hex(s: &str, what: &str) -> Result<PublicKey, ApiError> {
+    PublicKey::from_hex(s).map_err(|_| ApiError::bad_request("bad_key", format!("{what} must be 64 hex digits")))
+}
+
+fn instrument_b64(s: &str) -> Result<Instrument, ApiError> {
+    let bytes = wire::unb64(s).ok_or_else(|| ApiError::bad_request("bad_base64", "an instrument is not base64"))?;
+    Ok(Instrument::from_bytes(&bytes)?)
+}
+
+fn check_count(n: usize, what: &str) -> Result<(), ApiError> {
+    if n > MAX_ITEMS {
+        return Err(ApiError::new(413, "too_many_items", format!("at most {MAX_ITEMS} {what} per request")));
+    }
+    Ok(())
+}
+
+/// The signer of each link: the holder before it.
+fn link_records(instrument: &Instrument) -> Vec<LinkRecord> {
+    let mut signer = match &instrument.registered {
+        Some(cert) => cert.body.holder,
+        None => instrument.genesis.body.holder,
+    };
+    instrument
+        .links
+        .iter()
+        .map(|l| {
+            let rec = LinkRecord::of(l, signer);
+            signer = l.body.new_holder;
+            rec
+        })
+        .collect()
+}
+
+/// What registering one verified chain gave.
+#[allow(clippy::large_enum_variant)] // one per uploaded item, consumed at once
+enum Registered {
+    /// The chain's tip is the registered holder; the row after applying it.
+    Current(Instrument, VerifiedInstrument, InstrumentRow),
+    /// The registered list has a later holder.
+    Superseded(InstrumentRow),
+    /// Double transfer: the proof.
+    Conflict(EquivocationProof),
+}
+
+impl Registry {
+    /// A registry over `store`, signing with `registry_signer` (trust and
+    /// deny lists, certificates) and `issuer_signer` (instruments it issues).
+    pub fn new(
+        store: Arc<dyn RegistryStore>,
+        registry_signer: LocalSigner,
+        issuer_signer: LocalSigner,
+        clock: Arc<dyn Clock>,
+        payments: Arc<dyn PaymentProvider>,
+    ) -> Self {
+        let registry_key = registry_signer.public_key();
+        let issuer_key = issuer_signer.public_key();
+        Self {
+            store,
+            authority: RegistryAuthority::new(registry_signer),
+            issuer: Issuer::new(issuer_signer),
+            registry_key,
+            issuer_key,
+            clock,
+            payments,
+            trust: Mutex::new(None),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The key wallets pin.
+    pub fn registry_key(&self) -> PublicKey {
+        self.registry_key
+    }
+    /// The key the registry issues with and receives payments at.
+    pub fn issuer_key(&self) -> PublicKey {
+        self.issuer_key
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn RegistryStore> {
+        &self.store
+    }
+    /// The current time.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// `GET /info`.
+    pub fn info(&self) -> Result<wire::InfoResponse, ApiError> {
+        Ok(wire::InfoResponse {
+            registry_key: self.registry_key.to_hex(),
+            issuer_key: self.issuer_key.to_hex(),
+            trust_version: self.store.trust_version()? + 1,
+            backend: self.store.backend_name().into(),
+        })
+    }
+
+    /// The current trust list, rebuilt when another process (or this one)
+    /// changed the parties. Version = stored version + 1 (the registry's
+    /// own issuer entry is version 1).
+    pub fn trust_list(&self) -> Result<TrustList, ApiError> {
+        let version = self.store.trust_version()? + 1;
+        let mut cached = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(list) = cached.as_ref()
+            && list.version() == version
+        {
+            return Ok(list.clone());
+        }
+        let mut entries = vec![TrustEntry {
+            key: self.issuer_key,
+            role: Role::Issuer,
+            name: "service provider".into(),
+            not_after: u64::MAX,
+        }];
+        for p in self.store.parties()? {
+            if p.key != self.issuer_key {
+                entries.push(TrustEntry { key: p.key, role: p.role, name: p.name, not_after: p.not_after });
+            }
+        }
+        let signed = self
+            .authority
+            .trust_list(version, entries, self.now())
+            .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+        let list = TrustList::verify(signed, &self.registry_key)
+            .map_err(|e| ApiError::new(500, "trust_list", e.to_string()))?;
+        *cached = Some(list.clone());
+        Ok(list)
+    }
+
+    /// The whole deny list, signed.
+    pub fn deny_list(&self) -> Result<Signed<DenyList>, ApiError> {
+        let (version, entries) = self.store.deny_changes_since(0)?;
+        let list = DenyList { version, instruments: entries.into_iter().map(|(id, _)| id).collect() };
+        self.authority.deny_list(list).map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))
+    }
+
+    fn role_of(&self, key: &PublicKey) -> Result<Option<Role>, ApiError> {
+        Ok(self.trust_list()?.role_of(key))
+    }
+
+    /// `POST /admin/parties`: only the registry key may certify keys.
+    pub fn put_party(&self, caller: &PublicKey, req: wire::PartyRequest) -> Result<wire::PartyResponse, ApiError> {
+        if *caller != self.registry_key {
+            return Err(ApiError::forbidden("not_operator", "only the registry key may certify keys"));
+        }
+        let role = match req.role.as_str() {
+            "issuer" => Role::Issuer,
+            "gate" => Role::Gate,
+            "merchant" => Role::Merchant,
+            _ => return Err(ApiError::bad_request("bad_role", "role must be issuer, gate or merchant")),
+        };
+        if req.name.is_empty() || req.name.len() > 200 {
+            return Err(ApiError::bad_request("bad_name", "a name is 1-200 bytes"));
+        }
+        let party = Party { key: key_hex(&req.key, "key")?, role, name: req.name, not_after: req.not_after };
+        let v = self.store.put_party(&party)?;
+        tracing::info!(key = %party.key.short(), role = role.as_str(), "party certified");
+        Ok(wire::PartyResponse { trust_version: v + 1 })
+    }
+
+    /// `POST /events`: a certified issuer (or the registry) creates an event.
+    pub fn create_event(&self, caller: &PublicKey, e: wire::EventJson) -> Result<(), ApiError> {
+        if *caller != self.registry_key && self.role_of(caller)? != Some(Role::Issuer) {
+            return Err(ApiError::forbidden("not_issuer", "only a certified issuer may create events"));
+        }
+        if e.event_id.is_empty() || e.event_id.len() > 100 || e.title.len() > 200 {
+            return Err(ApiError::bad_request("bad_event", "event id 1-100 bytes, title up to 200"));
+        }
+        if e.zones.is_empty()
+            || e.zones.len() > 100
+            || e.zones.iter().any(|z| z.is_empty() || z.len() > 50 || z.contains('\n'))
+        {
+            return Err(ApiError::bad_request("bad_event", "1-100 zones of 1-50 bytes"));
+        }
+        if e.valid_until < e.valid_from || e.uses == 0 || e.price.currency.len() != 3 {
+            return Err(ApiError::bad_request("bad_event", "validity, uses or currency is inconsistent"));
+        }
+        let row = EventRow {
+            event_id: e.event_id.clone(),
+            organiser: *caller,
+            title: e.title,
+            zones: e.zones,
+            valid_from: e.valid_from,
+            valid_until: e.valid_until,
+            price: Amount { currency: e.price.currency, minor: e.price.minor },
+            transferable: e.transferable,
+            uses: e.uses,
+            created_at: self.now(),
+        };
+        if !self.store.put_event(&row)? {
+            return Err(ApiError::conflict("event_exists", format!("event {} exists", e.event_id)));
+        }
+        Ok(())
+    }
+
+    /// `GET /events`.
+    pub fn events(&self) -> Result<wire::EventsResponse, ApiError> {
+        let events = self
+            .store
+            .events()?
+            .into_iter()
+            .map(|e| wire::EventJson {
+                event_id: e.event_id,
+                title: e.title,
+                zones: e.zones,
+                valid_from: e.valid_from,
+                valid_until: e.valid_until,
+                price: wire::AmountJson { currency: e.price.currency, minor: e.price.minor },
+                transferable: e.transferable,
+                uses: e.uses,
+            })
+            .collect();
+        Ok(wire::EventsResponse { events })
+    }
+
+    fn event(&self, event_id: &str) -> Result<EventRow, ApiError> {
+        self.store.event(event_id)?.ok_or_else(|| ApiError::not_found("unknown_event", format!("no event {event_id}")))
+    }
+
+    fn ticket_for(
+        &self,
+        event: &EventRow,
+        zone: &str,
+        seat: Option<String>,
+        holder: PublicKey,
+    ) -> Result<Instrument, ApiError> {
+        if !event.zones.iter().any(|z| z == zone) {
+            return Err(ApiError::bad_request("unknown_zone", format!("event {} has no zone {zone}", event.event_id)));
+        }
+        if seat.as_ref().is_some_and(|s| s.len() > 50) {
+            return Err(ApiError::bad_request("bad_seat", "a seat is up to 50 bytes"));
+        }
+        let attrs = Attributes::Ticket(TicketAttributes {
+            event_id: event.event_id.clone(),
+            title: event.title.clone(),
+            zone: zone.to_owned(),
+            seat,
+            guidance: None,
+            valid_from: event.valid_from,
+            valid_until: event.valid_until,
+            transferable: event.transferable,
+            uses: event.uses,
+            face_price: Some(event.price.clone()),
+        });
+        let inst = self
+            .issuer
+            .issue(attrs, holder, self.now(), &mut OsRng)
+            .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+        self.counters.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(inst)
+    }
+
+    /// `POST /issue/ticket`: the organiser has a ticket issued (no payment).
+    pub fn issue_ticket(
+        &self,
+        caller: &PublicKey,
+        req: wire::IssueTicketRequest,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        let event = self.event(&req.event_id)?;
+        if *caller != event.organiser && *caller != self.registry_key {
+            return Err(ApiError::forbidden("wrong_issuer", "only the event's organiser may issue its tickets"));
+        }
+        let holder = key_hex(&req.holder, "holder")?;
+        let ticket = self.ticket_for(&event, &req.zone, req.seat, holder)?;
+        self.store.insert_instrument(&InstrumentRow::issued(&ticket, None, self.now()))?;
+        Ok(wire::InstrumentsResponse { instruments: vec![wire::b64(&ticket.to_bytes())], balance: None })
+    }
+
+    /// `POST /instruments`: an issuer registers an instrument it issued.
+    pub fn register_instrument(
+        &self,
+        caller: &PublicKey,
+        req: wire::RegisterInstrumentRequest,
+    ) -> Result<(), ApiError> {
+        let inst = instrument_b64(&req.instrument)?;
+        if inst.genesis.body.issuer != *caller {
+            return Err(ApiError::forbidden("wrong_issuer", "an issuer may register only instruments it issued"));
+        }
+        if inst.registered.is_some() || !inst.links.is_empty() {
+            return Err(ApiError::bad_request("not_fresh", "register the instrument as issued, without links"));
+        }
+        let trust = self.trust_list()?;
+        let empty = DenyList::empty();
+        Verifier::new(&trust, &empty).verify(&inst, self.now())?;
+        if !self.store.insert_instrument(&InstrumentRow::issued(&inst, None, self.now()))? {
+            return Err(ApiError::conflict("already_registered", format!("{} is registered", inst.id())));
+        }
+        Ok(())
+    }
+
+    /// `GET /instruments/{id}`.
+    pub fn instrument_status(&self, id: &str) -> Result<wire::InstrumentStatus, ApiError> {
+        let id = InstrumentId::from_hex(id)
+            .map_err(|_| ApiError::bad_request("bad_id", "an instrument id is 32 hex digits"))?;
+        let row = self
+            .store
+            .instrument(&id)?
+            .ok_or_else(|| ApiError::not_found("unknown_instrument", format!("no instrument {id}")))?;
+        let former = self.store.former_holders(&id)?;
+        let denied = self.store.deny_changes_since(0)?.1.iter().any(|(d, _)| *d == id);
+        Ok(wire::InstrumentStatus {
+            instrument_id: id.to_hex(),
+            kind: row.kind.as_str().into(),
+            holder: row.holder.to_hex(),
+            sequence: row.sequence,
+            status: row.status.as_str().into(),
+            uses_left: row.uses_left,
+            former_holders: former
+                .into_iter()
+                .map(|f| wire::FormerHolderJson {
+                    holder: f.holder.to_hex(),
+                    from_sequence: f.from_sequence,
+                    until_sequence: f.until_sequence,
+                    previous_from: f.previous_from,
+                })
+                .collect(),
+            denied,
+        })
+    }
+
+    /// Verifies chains and registers them in one transaction. Each result
+    /// is per chain; decoding was done by the caller.
+    fn register_chains(
+        &self,
+        caller: &PublicKey,
+        chains: &[Instrument],
+    ) -> Result<Vec<Result<Registered, ApiError>>, ApiError> {
+        let now = self.now();
+        let trust = self.trust_list()?;
+        // The registry judges denial and status from its own list, so the
+        // chains themselves are checked without the deny list.
+        let empty = DenyList::empty();
+        let verifier = Verifier::new(&trust, &empty);
+        let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
+        let mut updates = Vec::new();
+        let mut pending = Vec::new();
+        for (i, inst) in chains.iter().enumerate() {
+            match verifier.verify(inst, now) {
+                Err(e) => results.push(Some(Err(e.into()))),
+                Ok(v) => {
+                    results.push(None);
+                    updates.push(ChainUpdate { instrument: v.id, links: link_records(inst) });
+                    pending.push((i, v));
+                }
+            }
+        }
+        let outcomes = if updates.is_empty() { Vec::new() } else { self.store.apply_chains(&updates, now)? };
+        for ((i, verified), outcome) in pending.into_iter().zip(outcomes) {
+            let inst = &chains[i];
+            let r = match outcome {
+                ChainOutcome::Applied { added, row } => {
+                    self.counters
+                        .endorsements_registered
+                        .fetch_add(u64::from(added), std::sync::atomic::Ordering::Relaxed);
+                    if row.sequence == verified.sequence && row.holder == verified.holder {
+                        Ok(Registered::Current(inst.clone(), verified, row))
+                    } else {
+                        Ok(Registered::Superseded(row))
+                    }
+                }
+                ChainOutcome::Conflict { registered, uploaded, row } => {
+                    self.conflict(caller, &registered, &uploaded, &row, now)
+                }
+                ChainOutcome::Disconnected { sequence } => Err(ApiError::conflict(
+                    "disconnected",
+                    format!("link {sequence} of {} does not follow the registered chain", verified.id),
+                )),
+                ChainOutcome::Unknown => {
+                    Err(ApiError::not_found("unknown_instrument", format!("{} is not registered", verified.id)))
+                }
+            };
+            results[i] = Some(r);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ApiError::new(500, "internal", "no outcome"))))
+            .collect())
+    }
+
+    fn conflict(
+        &self,
+        caller: &PublicKey,
+        registered: &LinkRecord,
+        uploaded: &LinkRecord,
+        row: &InstrumentRow,
+        now: u64,
+    ) -> Result<Registered, ApiError> {
+        let first = Signed::<Endorsement>::from_bytes(&registered.bytes)
+            .map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?;
+        let second = Signed::<Endorsement>::from_bytes(&uploaded.bytes)?;
+        let proof = EquivocationProof::new(registered.signer, first, second)
+            .map_err(|e| ApiError::new(500, "proof", e.to_string()))?;
+        let record = EquivocationRecord {
+            instrument: row.id,
+            sequence: registered.sequence,
+            signer: registered.signer,
+            proof: proof.to_bytes(),
+        };
+        let mut recipients = vec![row.holder, uploaded.new_holder, *caller];
+        recipients.sort();
+        recipients.dedup();
+        let notices: Vec<Notice> = recipients
+            .into_iter()
+            .map(|r| Notice {
+                id: 0,
+                recipient: r,
+                kind: "conflict".into(),
+                instrument: Some(row.id),
+                payload: record.proof.clone(),
+                created_at: now,
+            })
+            .collect();
+        // While the instrument is live, the losing branch still verifies
+        // offline (gates check chains): deny it everywhere.
+        let deny = row.status == Status::Active;
+        let out = self.store.record_equivocation(&record, deny, &notices, now)?;
+        if out.new {
+            self.counters.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(instrument = %row.id, sequence = registered.sequence, signer = %registered.signer.short(), "double transfer caught");
+        }
+        Ok(Registered::Conflict(proof))
+    }
+
+    fn certify(
+        &self,
+        inst: &Instrument,
+        verified: &VerifiedInstrument,
+        row: &InstrumentRow,
+    ) -> Result<Instrument, ApiError> {
+        let state = InstrumentState { uses_left: row.uses_left, status: row.status };
+        self.authority
+            .register(inst, verified, state, self.now())
+            .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))
+    }
+
+    /// `POST /reconcile`.
+    pub fn reconcile(
+        &self,
+        caller: &PublicKey,
+        req: wire::ReconcileRequest,
+    ) -> Result<wire::ReconcileResponse, ApiError> {
+        check_count(req.items.len(), "items")?;
+        let mut chains = Vec::with_capacity(req.items.len());
+        for item in &req.items {
+            match item {
+                wire::UploadItemJson::Chain { instrument } => chains.push(instrument_b64(instrument)?),
+            }
+        }
+        let outcomes = self.register_chains(caller, &chains)?;
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut all_refused = !outcomes.is_empty();
+        let mut first_error = None;
+        for (inst, outcome) in chains.iter().zip(outcomes) {
+            let r = match outcome {
+                Ok(Registered::Current(inst, verified, row)) => {
+                    all_refused = false;
+                    wire::ItemResultJson::Registered {
+                        instrument: wire::b64(&self.certify(&inst, &verified, &row)?.to_bytes()),
+                    }
+                }
+                Ok(Registered::Superseded(row)) => {
+                    all_refused = false;
+                    wire::ItemResultJson::Superseded {
+                        instrument_id: row.id.to_hex(),
+                        sequence: row.sequence,
+                        holder: row.holder.to_hex(),
+                    }
+                }
+                Ok(Registered::Conflict(proof)) => {
+                    all_refused = false;
+                    wire::ItemResultJson::Conflict {
+                        instrument_id: proof.instrument_id().to_hex(),
+                        proof: wire::b64(&proof.to_bytes()),
+                    }
+                }
+                Err(e) => {
+                    let item = wire::ItemResultJson::Refused {
+                        instrument_id: Some(inst.id().to_hex()),
+                        error: e.code.into(),
+                        message: e.message.clone(),
+                    };
+                    first_error.get_or_insert(e);
+                    item
+                }
+            };
+            results.push(r);
+        }
+        // An upload where nothing could be used is refused as a whole, so a
+        // client sees a 4xx; otherwise each item carries its own answer.
+        if all_refused && let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(wire::ReconcileResponse { results })
+    }
+
+    /// Registers chains that must end at the issuer key (payments, refunds,
+    /// redemptions); any failure refuses the whole request.
+    fn received(
+        &self,
+        caller: &PublicKey,
+        encoded: &[String],
+        kind: Kind,
+    ) -> Result<Vec<(Instrument, InstrumentRow)>, ApiError> {
+        check_count(encoded.len(), "instruments")?;
+        let chains = encoded.iter().map(|s| instrument_b64(s)).collect::<Result<Vec<_>, _>>()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &chains {
+            if c.kind() != kind {
+                return Err(ApiError::bad_request("wrong_kind", format!("{} is not a {}", c.id(), kind.as_str())));
+            }
+            if c.holder() != self.issuer_key {
+                return Err(ApiError::unprocessable(
+                    "not_endorsed_to_registry",
+                    format!("{} must be endorsed to the issuer key", c.id()),
+                ));
+            }
+            if !seen.insert(c.id()) {
+                return Err(ApiError::bad_request("duplicate", format!("{} appears twice", c.id())));
+            }
+        }
+        let results = self.register_chains(caller, &chains)?;
+        let mut out = Vec::new();
+        for (c, r) in chains.into_iter().zip(results) {
+            match r? {
+                Registered::Current(_, _, row) => out.push((c, row)),
+                Registered::Superseded(_) => {
+                    return Err(ApiError::conflict("superseded", format!("{} was passed on later", c.id())));
+                }
+                Registered::Conflict(_) => {
+                    return Err(ApiError::conflict(
+                        "double_spend",
+                        format!("{} was endorsed twice; the first registered stands", c.id()),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn notes_for(
+        &self,
+        account: &PublicKey,
+        currency: &str,
+        values: &[u64],
+        holders: &[String],
+    ) -> Result<(Vec<Instrument>, Vec<InstrumentRow>), ApiError> {
+        if values.len() != holders.len() {
+            return Err(ApiError::bad_request(
+                "holder_count",
+                format!("{} notes need {} holder keys, got {}", values.len(), values.len(), holders.len()),
+            ));
+        }
+        let now = self.now();
+        let mut instruments = Vec::new();
+        let mut rows = Vec::new();
+        for (value, holder) in values.iter().zip(holders) {
+            let holder = key_hex(holder, "holder")?;
+            let attrs = Attributes::Note(NoteAttributes {
+                amount: Amount::new(currency, *value),
+                expires_at: now.saturating_add(NOTE_LIFETIME),
+            });
+            let inst = self
+                .issuer
+                .issue(attrs, holder, now, &mut OsRng)
+                .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+            rows.push(InstrumentRow::issued(&inst, Some(*account), now));
+            instruments.push(inst);
+        }
+        self.counters.issued.fetch_add(instruments.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok((instruments, rows))
+    }
+
+    fn encoded(instruments: &[Instrument]) -> Vec<String> {
+        instruments.iter().map(|i| wire::b64(&i.to_bytes())).collect()
+    }
+
+    /// `POST /money/topup`.
+    pub fn top_up(&self, caller: &PublicKey, req: wire::TopUpRequest) -> Result<wire::BalanceResponse, ApiError> {
+        let amount = check_amount(&req.amount)?;
+        let reference = self
+            .payments
+            .charge(caller, &amount, &req.payment)
+            .map_err(|e| ApiError::new(402, "payment_declined", e.to_string()))?;
+        self.store.top_up(caller, &amount, &reference, self.now())?;
+        Ok(wire::BalanceResponse { balance: self.store.balance(caller, &amount.currency)?, currency: amount.currency })
+    }
+
+    /// `GET /money/balance/{currency}` for the signing account.
+    pub fn balance(&self, caller: &PublicKey, currency: &str) -> Result<wire::BalanceResponse, ApiError> {
+        Ok(wire::BalanceResponse { balance: self.store.balance(caller, currency)?, currency: currency.into() })
+    }
+
+    /// `POST /money/withdraw`: notes in fixed denominations from the balance.
+    pub fn withdraw(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::WithdrawRequest,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        let amount = check_amount(&req.amount)?;
+        check_count(req.holders.len(), "holders")?;
+        let values = denominations_for(amount.minor);
+        let (instruments, rows) = self.notes_for(caller, &amount.currency, &values, &req.holders)?;
+        let balance = self.store.exchange_notes(
+            &NoteExchange {
+                account: *caller,
+                currency: amount.currency,
+                spend: vec![],
+                retire: vec![],
+                issue: rows,
+                payout: 0,
+                paid_in: 0,
+                reference: format!("withdraw:{reference}"),
+            },
+            self.now(),
+        )?;
+        Ok(wire::InstrumentsResponse { instruments: Self::encoded(&instruments), balance: Some(balance) })
+    }
+
+    fn spend_list(&self, notes: &[(Instrument, InstrumentRow)]) -> Result<(String, Vec<NoteSpend>, u64), ApiError> {
+        let mut currency: Option<String> = None;
+        let mut total = 0u64;
+        let mut spend = Vec::new();
+        for (inst, row) in notes {
+            let amount = inst.attributes().amount().ok_or_else(|| ApiError::bad_request("wrong_kind", "not a note"))?;
+            match &currency {
+                Some(c) if *c != amount.currency => {
+                    return Err(ApiError::bad_request("mixed_currency", "all notes must be in one currency"));
+                }
+                _ => currency = Some(amount.currency.clone()),
+            }
+            total = total.checked_add(amount.minor).ok_or_else(|| ApiError::bad_request("overflow", "too much"))?;
+            spend.push(NoteSpend { id: row.id, holder: self.issuer_key });
+        }
+        Ok((currency.unwrap_or_default(), spend, total))
+    }
+
+    /// `POST /money/redeem`: notes endorsed to the issuer key credit the
+    /// account (and, with `payout`, leave the system).
+    pub fn redeem(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::RedeemRequest,
+    ) -> Result<wire::BalanceResponse, ApiError> {
+        if req.notes.is_empty() {
+            return Err(ApiError::bad_request("no_notes", "give at least one note"));
+        }
+        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let (currency, spend, total) = self.spend_list(&notes)?;
+        let payout = if req.payout { total } else { 0 };
+        let balance = self.store.exchange_notes(
+            &NoteExchange {
+                account: *caller,
+                currency: currency.clone(),
+                spend,
+                retire: vec![],
+                issue: vec![],
+                payout,
+                paid_in: 0,
+                reference: format!("redeem:{reference}"),
+            },
+            self.now(),
+        )?;
+        if payout > 0
+            && let Err(e) = self.payments.pay_out(caller, &Amount::new(&currency, payout), reference)
+        {
+            // The ledger holds the debit; the operator settles failed pay-outs from it.
+            tracing::error!(error = %e, reference, "pay-out failed after the ledger recorded it");
+        }
+        Ok(wire::BalanceResponse { currency, balance })
+    }
+
+    /// `POST /money/refresh`: the same value in fresh notes (split or merge).
+    pub fn refresh(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::RefreshRequest,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        if req.notes.is_empty() {
+            return Err(ApiError::bad_request("no_notes", "give at least one note"));
+        }
+        check_count(req.denominations.len(), "denominations")?;
+        if let Some(bad) = req.denominations.iter().find(|d| !tessera_core::instrument::is_denomination(**d)) {
+            return Err(ApiError::bad_request("bad_denomination", format!("{bad} is not a denomination")));
+        }
+        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let (currency, spend, total) = self.spend_list(&notes)?;
+        let wanted: u64 = req.denominations.iter().try_fold(0u64, |a, d| a.checked_add(*d)).unwrap_or(u64::MAX);
+        if wanted != total {
+            return Err(ApiError::unprocessable(
+                "value_mismatch",
+                format!("notes worth {total} cannot become {wanted}"),
+            ));
+        }
+        let (instruments, rows) = self.notes_for(caller, &currency, &req.denominations, &req.holders)?;
+        let balance = self.store.exchange_notes(
+            &NoteExchange {
+                account: *caller,
+                currency,
+                spend,
+                retire: vec![],
+                issue: rows,
+                payout: 0,
+                paid_in: 0,
+                reference: format!("refresh:{reference}"),
+            },
+            self.now(),
+        )?;
+        Ok(wire::InstrumentsResponse { instruments: Self::encoded(&instruments), balance: Some(balance) })
+    }
+
+    /// `POST /buy`: notes (and the balance) pay the face price; the ticket
+    /// is issued to the wallet's fresh holder key in the same transaction.
+    pub fn buy(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::BuyRequest,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        // Everything that can be refused is checked before the payment
+        // chains are registered.
+        let event = self.event(&req.event_id)?;
+        let holder = key_hex(&req.holder, "holder")?;
+        let ticket = self.ticket_for(&event, &req.zone, req.seat, holder)?;
+        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let (currency, spend, _total) = self.spend_list(&notes)?;
+        if !notes.is_empty() && currency != event.price.currency {
+            return Err(ApiError::bad_request("mixed_currency", format!("the price is in {}", event.price.currency)));
+        }
+        let balance = self.store.exchange_notes(
+            &NoteExchange {
+                account: *caller,
+                currency: event.price.currency.clone(),
+                spend,
+                retire: vec![],
+                issue: vec![InstrumentRow::issued(&ticket, Some(*caller), self.now())],
+                payout: event.price.minor,
+                paid_in: 0,
+                reference: format!("buy:{reference}"),
+            },
+            self.now(),
+        )?;
+        tracing::info!(event = %event.event_id, ticket = %ticket.id(), "ticket sold");
+        Ok(wire::InstrumentsResponse { instruments: vec![wire::b64(&ticket.to_bytes())], balance: Some(balance) })
+    }
+
+    /// `POST /refund`: a ticket endorsed back for notes of its face price.
+    pub fn refund(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::RefundRequest,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        let price = match instrument_b64(&req.ticket)?.attributes() {
+            Attributes::Ticket(t) => t.face_price.clone(),
+            _ => return Err(ApiError::bad_request("wrong_kind", "only tickets are refunded")),
+        }
+        .ok_or_else(|| ApiError::unprocessable("not_refundable", "the ticket has no face price"))?;
+        let values = denominations_for(price.minor);
+        if values.len() != req.holders.len() {
+            return Err(ApiError::bad_request(
+                "holder_count",
+                format!("the refund needs {} holder keys", values.len()),
+            ));
+        }
+        let mut tickets = self.received(caller, std::slice::from_ref(&req.ticket), Kind::Ticket)?;
+        let (_ticket, row) = tickets.pop().ok_or_else(|| ApiError::bad_request("no_ticket", "give a ticket"))?;
+        if row.status != Status::Active {
+            return Err(ApiError::conflict("not_active", format!("the ticket is {}", row.status.as_str())));
+        }
+        let (instruments, rows) = self.notes_for(caller, &price.currency, &values, &req.holders)?;
+        let balance = self.store.exchange_notes(
+            &NoteExchange {
+                account: *caller,
+                currency: price.currency,
+                spend: vec![],
+                retire: vec![NoteSpend { id: row.id, holder: self.issuer_key }],
+                issue: rows,
+                payout: 0,
+                paid_in: price.minor,
+                reference: format!("refund:{reference}"),
+            },
+            self.now(),
+        )?;
+        Ok(wire::InstrumentsResponse { instruments: Self::encoded(&instruments), balance: Some(balance) })
+    }
+
+    /// `POST /sync`.
+    pub fn sync(&self, caller: &PublicKey, req: wire::SyncRequest) -> Result<wire::SyncResponse, ApiError> {
+        check_count(req.holders.len(), "holders")?;
+        let mut keys = vec![*caller];
+        for h in &req.holders {
+            keys.push(key_hex(h, "holder")?);
+        }
+        let notices = self.store.notices(&keys, req.after_notice)?;
+        let (deny_version, denied) = self.store.deny_changes_since(req.deny_since)?;
+        Ok(wire::SyncResponse {
+            trust_version: self.store.trust_version()? + 1,
+            deny_version,
+            denied: denied
+                .into_iter()
+                .map(|(id, version)| wire::DeniedJson { instrument_id: id.to_hex(), version })
+                .collect(),
+            deny_list: wire::b64(&self.deny_list()?.to_bytes()),
+            notices: notices
+                .into_iter()
+                .map(|n| wire::NoticeJson {
+                    id: n.id,
+                    recipient: n.recipient.to_hex(),
+                    kind: n.kind,
+                    instrument_id: n.instrument.map(|i| i.to_hex()),
+                    payload: wire::b64(&n.payload),
+                })
+                .collect(),
+        })
+    }
+}
+
+fn denominations_for(minor: u64) -> Vec<u64> {
+    tessera_core::instrument::denominations_for(minor)
+}
+
+fn check_amount(a: &wire::AmountJson) -> Result<Amount, ApiError> {
+    if a.currency.len() != 3 || !a.currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(ApiError::bad_request("bad_currency", "a currency is 3 capital letters"));
+    }
+    if a.minor == 0 || a.minor > 100_000_000 {
+        return Err(ApiError::bad_request("bad_amount", "an amount is 1 to 100,000,000 minor units"));
+    }
+    Ok(Amount::new(&a.currency, a.minor))
+}

@@ -1,0 +1,248 @@
+//! End to end over HTTP on an embedded registry (SQLite, loopback): issue,
+//! top-up, withdraw, buy, transfer through the core API, reconcile, double
+//! transfer, refund, redeem and refresh — each checked against the
+//! registered-ticket list and its former-holder chain.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use tessera_core::sealing::{StaticKeyProvider, StorageKey};
+use tessera_core::store::SqliteStore;
+use tessera_core::{ExchangeId, LocalSigner, PublicKey, Signer, SystemClock, Wallet, Wire};
+use tessera_registry::client::{ClientError, RegistryClient, WalletSession};
+use tessera_registry::embedded::{EmbeddedRegistry, signers_from_seed, start_embedded};
+use tessera_registry::wire;
+
+const SEED: [u8; 32] = [42; 32];
+
+#[derive(Debug)]
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub registry: EmbeddedRegistry,
+    pub client: RegistryClient,
+    pub operator: LocalSigner,
+    pub organiser: LocalSigner,
+}
+
+pub fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = start_embedded(&dir.path().join("registry.db"), &SEED).unwrap();
+    let client = RegistryClient::new(&registry.url());
+    let (operator, _) = signers_from_seed(&SEED);
+    let organiser = LocalSigner::from_seed(&[7; 32]);
+    let _: wire::PartyResponse = client
+        .post(
+            "/admin/parties",
+            &operator,
+            &wire::PartyRequest {
+                key: organiser.public_key().to_hex(),
+                role: "issuer".into(),
+                name: "Arena".into(),
+                not_after: u64::MAX / 2,
+            },
+        )
+        .unwrap();
+    let _: serde_json::Value = client
+        .post(
+            "/events",
+            &organiser,
+            &wire::EventJson {
+                event_id: "finals".into(),
+                title: "The Finals".into(),
+                zones: vec!["north".into(), "south".into()],
+                valid_from: 0,
+                valid_until: u64::MAX / 2,
+                price: wire::AmountJson { currency: "EUR".into(), minor: 2500 },
+                transferable: true,
+                uses: 1,
+            },
+        )
+        .unwrap();
+    Setup { dir, registry, client, operator, organiser }
+}
+
+pub fn wallet(dir: &std::path::Path, name: &str) -> Wallet<SqliteStore> {
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([1; 32]));
+    Wallet::create_at(dir.join(format!("{name}.db")), &keys, Arc::new(SystemClock)).unwrap()
+}
+
+fn status(client: &RegistryClient, id: &tessera_core::InstrumentId) -> wire::InstrumentStatus {
+    client.get(&format!("/instruments/{}", id.to_hex())).unwrap()
+}
+
+#[test]
+fn buy_transfer_reconcile_refund_and_money() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    let mut carol = wallet(s.dir.path(), "carol");
+    for w in [&mut alice, &mut bob, &mut carol] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+
+    // Money in: top-up (idempotent per payment token), then notes.
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    assert_eq!(a.top_up("EUR", 10_000, "card-1").unwrap(), 10_000);
+    assert_eq!(a.top_up("EUR", 10_000, "card-1").unwrap(), 10_000, "a retried payment is credited once");
+    let notes = a.withdraw("EUR", 3000).unwrap();
+    assert_eq!(notes.len(), 2, "2000 + 1000");
+    // Buy with notes: 3000 paid for a 2500 ticket, 500 stays on the account.
+    let ticket = a.buy("finals", "north", Some("12".into())).unwrap();
+    let t = status(&s.client, &ticket);
+    assert_eq!(
+        (t.sequence, t.status.as_str(), t.holder.clone()),
+        (0, "active", alice.instrument(&ticket).unwrap().holder.to_hex())
+    );
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
+    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+    assert_eq!(s.registry.registry.store().balance(&alice.account_key(), "EUR").unwrap(), 7000 + 500);
+
+    // Alice passes the ticket to Bob, Bob to Carol (the core API; no server).
+    let bob_key = bob.new_holder_key().unwrap();
+    let to_bob = alice.endorse(&ticket, bob_key, ExchangeId([1; 16]), ExchangeId([2; 16])).unwrap();
+    bob.import_instrument(to_bob).unwrap();
+    alice.confirm_transferred(&ticket).unwrap();
+    let carol_key = carol.new_holder_key().unwrap();
+    let to_carol = bob.endorse(&ticket, carol_key, ExchangeId([3; 16]), ExchangeId([4; 16])).unwrap();
+    carol.import_instrument(to_carol.clone()).unwrap();
+
+    // Carol reconciles: the list names her, with Bob and Alice as former holders.
+    let report = WalletSession::new(&mut carol, s.client.clone()).sync().unwrap();
+    assert_eq!(report.reconcile.certified, vec![ticket]);
+    let t = status(&s.client, &ticket);
+    assert_eq!((t.sequence, t.holder.clone()), (2, carol_key.to_hex()));
+    let chain: Vec<_> = t.former_holders.iter().map(|f| (f.holder.clone(), f.from_sequence, f.previous_from)).collect();
+    let alice_key = to_carol.genesis.body.holder;
+    assert_eq!(chain, vec![(bob_key.to_hex(), 1, Some(0)), (alice_key.to_hex(), 0, None)]);
+    let held = carol.instrument(&ticket).unwrap().instrument;
+    assert!(held.links.is_empty() && held.registered.is_some(), "the chain is compacted into a certificate");
+    // Uploading again changes nothing.
+    let before = s.registry.registry.store().dump().unwrap();
+    WalletSession::new(&mut carol, s.client.clone()).sync().unwrap();
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before);
+    // Bob's copy is superseded: his sync marks it gone.
+    let report = WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert_eq!(report.reconcile.gone, vec![ticket]);
+
+    // Carol refunds it for notes of its face price.
+    let mut c = WalletSession::new(&mut carol, s.client.clone());
+    let refund_notes = c.refund(&ticket).unwrap();
+    assert_eq!(refund_notes.len(), 2, "2000 + 500");
+    assert_eq!(status(&s.client, &ticket).status, "refunded");
+    // She redeems one note to her account.
+    let balance = c.redeem(&refund_notes[..1], false).unwrap();
+    assert_eq!(balance, 2000);
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
+    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+}
+
+#[test]
+fn double_transfer_is_caught_and_both_sides_told() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    let mut mallory = wallet(s.dir.path(), "mallory");
+    for w in [&mut alice, &mut bob, &mut mallory] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    // The organiser issues Mallory a ticket.
+    let holder = mallory.new_holder_key().unwrap();
+    let issued: wire::InstrumentsResponse = s
+        .client
+        .post(
+            "/issue/ticket",
+            &s.organiser,
+            &wire::IssueTicketRequest {
+                event_id: "finals".into(),
+                zone: "south".into(),
+                seat: None,
+                holder: holder.to_hex(),
+            },
+        )
+        .unwrap();
+    let id = mallory.import(&wire::unb64(&issued.instruments[0]).unwrap()).unwrap().id;
+    // Mallory endorses the same ticket to Alice and (from a copy) to Bob.
+    let signer = mallory.signer(&holder).unwrap();
+    let original = mallory.instrument(&id).unwrap().instrument;
+    let (ak, bk) = (alice.new_holder_key().unwrap(), bob.new_holder_key().unwrap());
+    let to_alice = mallory.endorse(&id, ak, ExchangeId([1; 16]), ExchangeId([1; 16])).unwrap();
+    let body = original.next_endorsement(bk, ExchangeId([2; 16]), ExchangeId([2; 16]), 1);
+    let to_bob = original.with_link(tessera_core::Signed::sign(body, &signer).unwrap());
+    alice.import_instrument(to_alice).unwrap();
+    bob.import_instrument(to_bob).unwrap();
+
+    let first = WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert_eq!(first.reconcile.certified, vec![id]);
+    let second = WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert_eq!(second.reconcile.conflicts.len(), 1);
+    assert_eq!(second.reconcile.conflicts[0].signer, holder, "the proof names Mallory's key");
+    let t = status(&s.client, &id);
+    assert_eq!(
+        (t.holder.clone(), t.denied),
+        (ak.to_hex(), true),
+        "the first registered stands; the instrument is denied"
+    );
+    assert!(s.registry.registry.store().flagged(&holder).unwrap().is_some());
+    assert!(bob.deny_list().denies(&id));
+    // Alice is told at her next sync.
+    let again = WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert!(
+        again.notices.iter().any(|(kind, inst)| kind == "conflict" && inst.as_deref() == Some(id.to_hex().as_str()))
+    );
+    // Bob uploading again stores nothing new.
+    let before = s.registry.registry.store().dump().unwrap();
+    WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before);
+}
+
+#[test]
+fn refresh_preserves_value_and_trust_list_is_signed() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.sync().unwrap();
+    a.top_up("EUR", 500, "card-9").unwrap();
+    let notes = a.withdraw("EUR", 500).unwrap();
+    let issuer = PublicKey::from_hex(&s.client.info().unwrap().issuer_key).unwrap();
+    let endorsed: Vec<String> = notes
+        .iter()
+        .map(|id| wire::b64(&alice.endorse(id, issuer, ExchangeId::NONE, ExchangeId::NONE).unwrap().to_bytes()))
+        .collect();
+    let account = alice.signer(&alice.account_key()).unwrap();
+    let holders: Vec<String> = (0..3).map(|_| alice.new_holder_key().unwrap().to_hex()).collect();
+    let wrong =
+        wire::RefreshRequest { notes: endorsed.clone(), denominations: vec![200, 200, 200], holders: holders.clone() };
+    let err = s.client.post::<_, wire::InstrumentsResponse>("/money/refresh", &account, &wrong).unwrap_err();
+    assert!(matches!(err, ClientError::Refused { status: 422, .. }), "{err}");
+    let ok = wire::RefreshRequest { notes: endorsed, denominations: vec![200, 200, 100], holders };
+    let fresh: wire::InstrumentsResponse = s.client.post("/money/refresh", &account, &ok).unwrap();
+    assert_eq!(fresh.instruments.len(), 3);
+    for n in &fresh.instruments {
+        alice.import(&wire::unb64(n).unwrap()).unwrap();
+    }
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!((totals.active_notes, totals.balances), (500, 0));
+
+    let bytes = s.client.get_bytes("/trust-list").unwrap();
+    let list = tessera_core::TrustList::verify(
+        tessera_core::Signed::<tessera_core::TrustListBody>::from_bytes(&bytes).unwrap(),
+        &s.registry.registry_key,
+    )
+    .unwrap();
+    assert!(list.certifies(&s.organiser.public_key(), tessera_core::Role::Issuer, 1));
+    let _ = &s.operator;
+}
+
+#[test]
+fn openapi_document_matches_docs() {
+    let s = setup();
+    let served: serde_json::Value = s.client.get("/openapi.json").unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let checked_in: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(served, checked_in, "regenerate with: tessera-registry openapi > docs/openapi.json");
+    let metrics = ureq::get(&format!("{}/metrics", s.registry.url())).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("tessera_registry_requests_total"), "{metrics}");
+    let health: serde_json::Value = s.client.get("/healthz").unwrap();
+    assert_eq!(health["status"], "ok");
+}
