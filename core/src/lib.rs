@@ -26,6 +26,7 @@ pub mod ids;
 pub mod instrument;
 pub mod presentation;
 pub mod proof;
+pub mod reconcile;
 pub mod sealing;
 pub mod store;
 pub mod transfer;
