@@ -284,6 +284,23 @@ impl Attributes {
             Attributes::Coupon(c) => format!("{} ({} uses)", c.title, c.uses),
         }
     }
+    /// Every free-text attribute, for length checks.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        let texts: Vec<&str> = match self {
+            Attributes::Ticket(t) => {
+                [Some(&t.event_id), Some(&t.title), Some(&t.zone), t.seat.as_ref(), t.guidance.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .chain(t.face_price.as_ref().map(|p| p.currency.as_str()))
+                    .collect()
+            }
+            Attributes::Note(n) => vec![n.amount.currency.as_str()],
+            Attributes::Coupon(c) => vec![c.program.as_str(), c.title.as_str()],
+        };
+        texts.into_iter()
+    }
+
     /// The note's value, if this is a note.
     pub fn amount(&self) -> Option<&Amount> {
         match self {

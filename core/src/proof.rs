@@ -21,6 +21,10 @@ pub enum ProofError {
     /// The two endorsements say the same thing (their signatures may differ).
     #[error("the two endorsements are identical")]
     Identical,
+    /// The endorsements are not in digest order, so the same conflict would
+    /// have two encodings.
+    #[error("the endorsements are not in canonical (digest) order")]
+    NotCanonical,
     /// One endorsement does not verify under the named signer.
     #[error("endorsement {0} is not signed by the named signer")]
     NotSignedBy(u8),
@@ -70,6 +74,11 @@ impl EquivocationProof {
         // signing the same endorsement twice is not a double transfer.
         if a == b {
             return Err(ProofError::Identical);
+        }
+        // One conflict, one proof: the registry stores and compares proofs
+        // by their bytes.
+        if self.first.digest() > self.second.digest() {
+            return Err(ProofError::NotCanonical);
         }
         self.first.verify(&self.signer).map_err(|_| ProofError::NotSignedBy(1))?;
         self.second.verify(&self.signer).map_err(|_| ProofError::NotSignedBy(2))?;
@@ -122,5 +131,40 @@ impl EquivocationProof {
             return Self::new(signer, la.clone(), lb.clone()).ok();
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::LocalSigner;
+    use crate::ids::ExchangeId;
+    use crate::instrument::Signed;
+    use crate::{Digest, Signer};
+
+    #[test]
+    fn swapped_links_are_not_a_second_form_of_the_proof() {
+        let holder = LocalSigner::from_seed(&[4; 32]);
+        let link = |to: u8| {
+            let body = Endorsement {
+                instrument_id: InstrumentId([1; 16]),
+                sequence: 1,
+                previous: Digest([0; 32]),
+                new_holder: PublicKey([to; 32]),
+                offer_id: ExchangeId::NONE,
+                acceptance_id: ExchangeId::NONE,
+                time: 5,
+            };
+            Signed::sign(body, &holder).expect("signs")
+        };
+        let proof = EquivocationProof::new(holder.public_key(), link(7), link(8)).expect("conflict");
+        assert_eq!(proof.verify(), Ok(holder.public_key()));
+        let swapped =
+            EquivocationProof { signer: proof.signer, first: proof.second.clone(), second: proof.first.clone() };
+        assert_eq!(swapped.verify(), Err(ProofError::NotCanonical));
+        assert_eq!(
+            EquivocationProof::from_bytes(&swapped.to_bytes()).map(|p| p.verify()),
+            Ok(Err(ProofError::NotCanonical))
+        );
     }
 }

@@ -95,6 +95,9 @@ pub enum TrustError {
     /// The registry's signature does not verify.
     #[error("the trust list's signature does not verify")]
     BadSignature,
+    /// The same key is listed twice, so its role would be ambiguous.
+    #[error("key {0} is listed twice")]
+    DuplicateKey(PublicKey),
     /// Older than the list already installed.
     #[error("trust list version {offered} is older than the installed version {installed}")]
     Stale {
@@ -119,7 +122,12 @@ impl TrustList {
             return Err(TrustError::WrongRegistry { pinned: *pinned_registry, found: signed.body.registry });
         }
         signed.verify(pinned_registry).map_err(|_| TrustError::BadSignature)?;
-        let by_key = signed.body.entries.iter().map(|e| (e.key, (e.role, e.not_after))).collect();
+        let mut by_key = BTreeMap::new();
+        for e in &signed.body.entries {
+            if by_key.insert(e.key, (e.role, e.not_after)).is_some() {
+                return Err(TrustError::DuplicateKey(e.key));
+            }
+        }
         Ok(Self { signed, by_key })
     }
     /// The registry key.

@@ -246,7 +246,14 @@ impl<'a> Verifier<'a> {
     }
 }
 
+/// Longest text attribute, in bytes: keeps every genesis within its own
+/// wire bound (4 KiB) and gate screens readable.
+pub const MAX_TEXT_LEN: usize = 256;
+
 fn check_attributes(attributes: &Attributes) -> Result<(), Rejection> {
+    if attributes.texts().any(|t| t.len() > MAX_TEXT_LEN) {
+        return Err(Rejection::InvalidAttributes("a text attribute is longer than 256 bytes"));
+    }
     match attributes {
         Attributes::Note(n) if !is_denomination(n.amount.minor) => Err(Rejection::InvalidDenomination(n.amount.minor)),
         Attributes::Note(n) if n.amount.currency.len() != 3 => {
@@ -268,4 +275,47 @@ fn check_attributes(attributes: &Attributes) -> Result<(), Rejection> {
 /// the key, so a copied chain is worthless without it.
 pub fn verify_possession(holder: &PublicKey, context: Context, challenge: &[u8], signature: &Signature) -> bool {
     holder.verify(context, challenge, signature).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authority::{Issuer, RegistryAuthority};
+    use crate::crypto::LocalSigner;
+    use crate::instrument::CouponAttributes;
+    use crate::trust::{TrustEntry, TrustError};
+
+    #[test]
+    fn overlong_text_attributes_are_rejected() {
+        let issuer = Issuer::new(LocalSigner::from_seed(&[1; 32]));
+        let sp = RegistryAuthority::new(LocalSigner::from_seed(&[2; 32]));
+        let entry = TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "i".into(), not_after: 100 };
+        let trust = TrustList::verify(sp.trust_list(1, vec![entry], 0).expect("signs"), &sp.public_key()).expect("ok");
+        let coupon = |title: String| {
+            Attributes::Coupon(CouponAttributes {
+                program: "p".into(),
+                title,
+                uses: 1,
+                valid_from: 0,
+                valid_until: 100,
+                transferable: true,
+            })
+        };
+        let deny = DenyList::empty();
+        let verifier = Verifier::new(&trust, &deny);
+        let holder = PublicKey([9; 32]);
+        let fits = issuer.issue_with_id(InstrumentId([1; 16]), coupon("x".repeat(256)), holder, 0).expect("signs");
+        assert!(verifier.verify(&fits, 1).is_ok());
+        let long = issuer.issue_with_id(InstrumentId([1; 16]), coupon("x".repeat(257)), holder, 0).expect("signs");
+        assert!(matches!(verifier.verify(&long, 1), Err(Rejection::InvalidAttributes(_))));
+    }
+
+    #[test]
+    fn a_key_listed_twice_is_refused() {
+        let sp = RegistryAuthority::new(LocalSigner::from_seed(&[2; 32]));
+        let key = PublicKey([3; 32]);
+        let e = |role| TrustEntry { key, role, name: "k".into(), not_after: 100 };
+        let list = sp.trust_list(1, vec![e(Role::Gate), e(Role::Issuer)], 0).expect("signs");
+        assert_eq!(TrustList::verify(list, &sp.public_key()), Err(TrustError::DuplicateKey(key)));
+    }
 }

@@ -128,6 +128,7 @@ impl<S: WalletStore> std::fmt::Debug for Wallet<S> {
             .field("account", &self.account)
             .field("registry", &self.registry)
             .field("trust_list_version", &self.trust.as_ref().map(TrustList::version))
+            .field("sealer", &self.sealer)
             .finish_non_exhaustive()
     }
 }
