@@ -51,7 +51,7 @@ fn history(n: u8) -> HistoryEntry {
     HistoryEntry {
         seq: 0,
         time: 5_000 + u64::from(n),
-        direction: if n % 2 == 0 { Direction::In } else { Direction::Out },
+        direction: if n.is_multiple_of(2) { Direction::In } else { Direction::Out },
         kind: Kind::Note,
         instrument_id: InstrumentId([n; 16]),
         amount: Some(Amount::new("EUR", 100 * u64::from(n))),
