@@ -59,13 +59,14 @@ pub struct PriorUse {
 
 /// The gate's used set, as the decision needs it.
 pub trait Ledger {
-    /// What is recorded about `id`, if anything.
-    fn prior(&self, id: &InstrumentId) -> Option<PriorUse>;
+    /// What is recorded about `id`, if anything; an error when the used
+    /// set cannot be read (the decision then refuses: never admit blind).
+    fn prior(&self, id: &InstrumentId) -> Result<Option<PriorUse>, String>;
 }
 
 impl Ledger for std::collections::BTreeMap<InstrumentId, PriorUse> {
-    fn prior(&self, id: &InstrumentId) -> Option<PriorUse> {
-        self.get(id).cloned()
+    fn prior(&self, id: &InstrumentId) -> Result<Option<PriorUse>, String> {
+        Ok(self.get(id).cloned())
     }
 }
 
@@ -162,7 +163,13 @@ pub fn decide<L: Ledger + ?Sized>(
     if !instruction_fits(attributes, instruction) || answer.body.instruction != instruction {
         return refuse(Refusal::WrongInstruction);
     }
-    let prior = ctx.ledger.prior(&verified.id);
+    let prior = match ctx.ledger.prior(&verified.id) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "used set unreadable: refusing");
+            return refuse(Refusal::GateFault);
+        }
+    };
     if let Some(p) = &prior
         && let Some(proof) = EquivocationProof::find(&p.instrument, instrument)
     {

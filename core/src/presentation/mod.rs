@@ -23,9 +23,11 @@
 //! The wallet changes nothing before the gate's certificate arrives, and a
 //! certificate for any other challenge or answer changes nothing either.
 
+mod bag;
 mod gate;
 mod wallet;
 
+pub use bag::{BagBody, BagEntry, BagError, MAX_BAG_ENTRIES};
 pub use gate::{
     Examination, GateContext, GateError, GateEvent, GateExamination, GatePolicy, Guidance, Ledger, PriorUse,
     ReentryPolicy, decide,
@@ -239,6 +241,9 @@ pub enum Refusal {
     /// No uses left.
     #[n(11)]
     UsedUp,
+    /// The gate could not read its own used set; it never admits blind.
+    #[n(12)]
+    GateFault,
 }
 
 impl Refusal {
@@ -257,6 +262,7 @@ impl Refusal {
             Refusal::WrongInstruction => "cannot be used this way here",
             Refusal::Dispensed => "printed on paper already",
             Refusal::UsedUp => "no uses left",
+            Refusal::GateFault => "gate fault: ask a steward",
         }
     }
 
@@ -275,6 +281,7 @@ impl Refusal {
             Refusal::WrongInstruction => "wrong-instruction",
             Refusal::Dispensed => "dispensed",
             Refusal::UsedUp => "used-up",
+            Refusal::GateFault => "gate-fault",
         }
     }
 }

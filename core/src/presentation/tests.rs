@@ -647,3 +647,51 @@ fn signatures_do_not_cross_contexts() {
     assert!(as_challenge.verify(&gate).is_err());
     assert!(presentation.answer.verify(&gate).is_err());
 }
+
+fn vector_bag() -> Signed<BagBody> {
+    let venue = Venue::new();
+    let (_, presentation, certificate) = vector_messages();
+    let entry = BagEntry { instrument: presentation.instrument, answer: presentation.answer, certificate };
+    Signed::sign(
+        BagBody { gate: venue.gate.public_key(), bag_number: 1, packed_at: T0 + 60, entries: vec![entry] },
+        &venue.gate,
+    )
+    .unwrap()
+}
+
+#[test]
+fn nfc_bag_vector_and_checks() {
+    let bag = vector_bag();
+    if std::env::var_os("TESSERA_WRITE_VECTORS").is_some() {
+        std::fs::write(vector_path("nfc-bag.hex"), format!("{}\n", hex::encode(bag.to_bytes()))).unwrap();
+    }
+    let stored = hex::decode(std::fs::read_to_string(vector_path("nfc-bag.hex")).unwrap().trim()).unwrap();
+    assert_eq!(stored, bag.to_bytes());
+    let decoded = Signed::<BagBody>::from_bytes(&stored).unwrap();
+    assert_eq!(decoded.check(), Ok(()));
+    assert_eq!(decoded.admissions().count(), 1);
+
+    let gate = LocalSigner::from_seed(&[3; 32]);
+    let resign = |body: BagBody| Signed::sign(body, &gate).unwrap();
+    let mut twice = bag.body.clone();
+    twice.entries.push(twice.entries[0].clone());
+    assert_eq!(resign(twice).check(), Err(BagError::Duplicate(1)));
+    let mut foreign = bag.body.clone();
+    foreign.gate = LocalSigner::from_seed(&[4; 32]).public_key();
+    assert_eq!(
+        Signed::sign(foreign, &LocalSigner::from_seed(&[4; 32])).unwrap().check(),
+        Err(BagError::ForeignCertificate(0))
+    );
+    let mut tampered = bag.body.clone();
+    tampered.entries[0].answer.body.counter = 9;
+    assert_eq!(resign(tampered).check(), Err(BagError::Mismatch(0)));
+    let mut unsigned = bag.clone();
+    unsigned.body.bag_number = 2;
+    assert_eq!(unsigned.check(), Err(BagError::BadSignature));
+    // A bag signature is not a certificate signature (property 3).
+    assert!(
+        Signed { body: bag.body.entries[0].certificate.body.clone(), signature: bag.signature }
+            .verify(&gate.public_key())
+            .is_err()
+    );
+}

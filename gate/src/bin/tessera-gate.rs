@@ -1,0 +1,224 @@
+//! `tessera-gate`: the gate app an operator runs at an entrance with a PC/SC
+//! or PN532 reader. See `docs/gate.md`.
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy};
+use tessera_core::{Clock, PublicKey, SystemClock};
+use tessera_gate::nfc::{NfcReader, libnfc_version, list_readers};
+use tessera_gate::{Gate, screen};
+
+#[derive(Parser, Debug)]
+#[command(name = "tessera-gate", version, about = "Tessera gate: offline ticket examination over NFC")]
+struct Cli {
+    /// The gate's directory (database and key file).
+    #[arg(long, env = "TESSERA_GATE_DIR", default_value = "gate")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum InstructionArg {
+    Enter,
+    Punch,
+    Dispense,
+    Redeem,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ReentryArg {
+    Refuse,
+    SameHolder,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Creates the gate: a key file, the gate key, the policy. Prints the
+    /// gate's public key for the registry to certify.
+    Init {
+        /// The event (or coupon programme) this gate examines.
+        #[arg(long)]
+        event: String,
+        /// A zone this gate admits to (repeat for several).
+        #[arg(long = "zone", required = true)]
+        zones: Vec<String>,
+        /// What the gate does with a valid instrument.
+        #[arg(long, value_enum, default_value = "enter")]
+        instruction: InstructionArg,
+        /// Whether a used ticket may come back in.
+        #[arg(long, value_enum, default_value = "refuse")]
+        reentry: ReentryArg,
+    },
+    /// Pins the registry's public key (64 hex digits).
+    PinRegistry {
+        /// The key.
+        key: PublicKey,
+    },
+    /// Installs a trust list file signed by the pinned registry.
+    InstallTrustList {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Installs a deny list file signed by the pinned registry.
+    InstallDenyList {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Lists the readers libnfc can see.
+    Readers,
+    /// The reader loop: waits for phones and examines each one.
+    Run {
+        /// libnfc connstring: `pcsc:<reader name>`, `pn532_uart:/dev/ttyUSB0`,
+        /// `acr122_usb:`; the first reader found when absent.
+        #[arg(long)]
+        connstring: Option<String>,
+        /// Stop after this many taps.
+        #[arg(long)]
+        taps: Option<usize>,
+        /// Give up when no phone comes within this many seconds.
+        #[arg(long)]
+        wait_secs: Option<u64>,
+        /// Print one JSON line per tap after the screen.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Packs the records not yet uploaded into a signed bag file for the
+    /// registry (single-use bag number).
+    PackBag {
+        /// Where to write the bag.
+        #[arg(long)]
+        out: PathBuf,
+        /// At most this many records.
+        #[arg(long, default_value_t = 512)]
+        max: usize,
+    },
+    /// Shows the latest records.
+    Log {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("TESSERA_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Init { event, zones, instruction, reentry } => {
+            let policy = GatePolicy {
+                event_id: event,
+                zones,
+                instruction: match instruction {
+                    InstructionArg::Enter => Instruction::Enter,
+                    InstructionArg::Punch => Instruction::Punch,
+                    InstructionArg::Dispense => Instruction::Dispense,
+                    InstructionArg::Redeem => Instruction::Redeem,
+                },
+                reentry: match reentry {
+                    ReentryArg::Refuse => ReentryPolicy::Refuse,
+                    ReentryArg::SameHolder => ReentryPolicy::SameHolder,
+                },
+            };
+            let key = Gate::init(&cli.dir, &policy)?;
+            writeln!(out, "{key}")?;
+        }
+        Command::PinRegistry { key } => Gate::open(&cli.dir)?.pin_registry(key)?,
+        Command::InstallTrustList { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut gate = Gate::open(&cli.dir)?;
+            gate.install_trust_list(&bytes)?;
+            let certified = gate
+                .trust_list()
+                .is_some_and(|t| t.certifies(&gate.public_key(), tessera_core::Role::Gate, SystemClock.now()));
+            if !certified {
+                writeln!(out, "warning: this trust list does not certify gate {}", gate.public_key())?;
+            }
+        }
+        Command::InstallDenyList { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            Gate::open(&cli.dir)?.install_deny_list(&bytes)?;
+        }
+        Command::Readers => {
+            writeln!(out, "libnfc {}", libnfc_version())?;
+            for r in list_readers()? {
+                writeln!(out, "{r}")?;
+            }
+        }
+        Command::Run { connstring, taps, wait_secs, json } => {
+            let mut gate = Gate::open(&cli.dir)?;
+            if gate.trust_list().is_none() {
+                bail!("no trust list installed: run `tessera-gate install-trust-list` first");
+            }
+            let deadline = wait_secs.map(|s| Instant::now() + Duration::from_secs(s));
+            let mut reader =
+                NfcReader::open_until(connstring.as_deref(), deadline).context("opening the NFC reader")?;
+            tracing::info!(reader = %reader.name(), connstring = %reader.connstring(), "reader open");
+            let p = gate.policy();
+            writeln!(
+                out,
+                "gate {} — event {}, zones {}, {}",
+                gate.public_key().short(),
+                p.event_id,
+                p.zones.join(","),
+                p.instruction.as_str()
+            )?;
+            let mut done = 0usize;
+            while taps.is_none_or(|n| done < n) {
+                let deadline = wait_secs.map(|s| Instant::now() + Duration::from_secs(s));
+                if !reader.wait_for_card(deadline)? {
+                    bail!("no phone presented within {} s", wait_secs.unwrap_or(0));
+                }
+                let started = Instant::now();
+                let report = gate.tap(&mut reader, SystemClock.now())?;
+                tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "tap");
+                writeln!(out, "{}", screen::render(&report))?;
+                if json {
+                    writeln!(out, "{}", screen::json(&report))?;
+                }
+                out.flush()?;
+                done += 1;
+                if taps.is_none_or(|n| done < n) {
+                    reader.wait_for_removal(Duration::from_secs(10));
+                }
+            }
+        }
+        Command::PackBag { out: path, max } => match Gate::open(&cli.dir)?.pack_bag(max, SystemClock.now())? {
+            Some(bag) => {
+                std::fs::write(&path, tessera_core::Wire::to_bytes(&bag))?;
+                writeln!(
+                    out,
+                    "bag {} with {} records → {}",
+                    bag.body.bag_number,
+                    bag.body.entries.len(),
+                    path.display()
+                )?;
+            }
+            None => writeln!(out, "nothing to pack")?,
+        },
+        Command::Log { limit } => {
+            for r in Gate::open(&cli.dir)?.store().records(limit)? {
+                writeln!(
+                    out,
+                    "#{:<5} {} {} {:<8} {:<20} {} uses-left {} counter {}",
+                    r.seq,
+                    r.time,
+                    r.instrument_id,
+                    r.outcome,
+                    r.reason.unwrap_or_default(),
+                    r.instruction,
+                    r.uses_left,
+                    r.counter
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! The gate's SQLite store: configuration, the used set and every record.
+//! WAL mode, one connection, each decision written in one transaction
+//! before its certificate leaves the gate.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use tessera_core::codec::Wire;
+use tessera_core::presentation::{Examination, Ledger, Outcome, PriorUse};
+use tessera_core::{Instrument, InstrumentId, PublicKey, Timestamp};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_gate.sql")];
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("gate database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Stored bytes do not decode.
+    #[error("gate database is corrupt: {0}")]
+    Corrupt(String),
+    /// Written by a newer build.
+    #[error("gate database schema {0} is newer than this build")]
+    TooNew(u32),
+}
+
+/// One line of the gate's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRow {
+    /// Record number (also in the certificate).
+    pub seq: u64,
+    /// When.
+    pub time: Timestamp,
+    /// The instrument.
+    pub instrument_id: InstrumentId,
+    /// `admitted` or `refused`.
+    pub outcome: String,
+    /// Refusal reason.
+    pub reason: Option<String>,
+    /// What was carried out.
+    pub instruction: String,
+    /// Uses left after.
+    pub uses_left: u16,
+    /// The wallet's examination counter.
+    pub counter: u32,
+    /// The encoded certificate.
+    pub certificate: Vec<u8>,
+}
+
+/// The gate database.
+#[derive(Debug)]
+pub struct GateStore {
+    conn: Connection,
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl GateStore {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::init(Connection::open(path)?)
+    }
+
+    /// A database in memory, for tests and simulations.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::TooNew(version));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+            tx.commit()?;
+        }
+        Ok(Self { conn })
+    }
+
+    /// A configuration value.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets a configuration value.
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The number the next record will get.
+    pub fn next_record(&self) -> Result<u64, StoreError> {
+        let last: Option<i64> = self.conn.query_row("SELECT max(seq) FROM records", [], |r| r.get(0))?;
+        Ok(last.map_or(1, |n| n as u64 + 1))
+    }
+
+    /// Writes a decision: the record, and for an admission the used set,
+    /// in one transaction. Returns the record number.
+    pub fn record(&mut self, e: &Examination, source: &PublicKey, now: Timestamp) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let (outcome, reason) = match e.outcome {
+            Outcome::Admitted => ("admitted", None),
+            Outcome::Refused(r) => ("refused", Some(r.as_str())),
+        };
+        tx.execute(
+            "INSERT INTO records (seq, time, instrument_id, holder, outcome, reason, instruction, uses_left, counter,
+                                  certificate, presentation, proof)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                to_i64(e.certificate.body.record),
+                to_i64(now),
+                e.instrument_id.0.as_slice(),
+                e.holder.0.as_slice(),
+                outcome,
+                reason,
+                e.instruction.as_str(),
+                e.uses_left,
+                e.presentation.answer.body.counter,
+                e.certificate.to_bytes(),
+                e.presentation.to_bytes(),
+                e.proof.as_ref().map(Wire::to_bytes),
+            ],
+        )?;
+        if e.outcome == Outcome::Admitted {
+            let consumed = e.presentation.answer.body.change.uses_before.saturating_sub(e.uses_left);
+            upsert_used(&tx, &e.instrument_id, consumed, &e.holder, &e.presentation.instrument, source, now)?;
+        }
+        tx.commit()?;
+        Ok(e.certificate.body.record)
+    }
+
+    /// Adds a use seen elsewhere (a gate of the mesh).
+    pub fn merge_use(
+        &mut self,
+        id: &InstrumentId,
+        consumed: u16,
+        holder: &PublicKey,
+        instrument: &Instrument,
+        source: &PublicKey,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        upsert_used(&tx, id, consumed, holder, instrument, source, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest `limit` records, newest first.
+    pub fn records(&self, limit: usize) -> Result<Vec<RecordRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, time, instrument_id, outcome, reason, instruction, uses_left, counter, certificate
+             FROM records ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(limit as u64)], |r| {
+            let id: Vec<u8> = r.get(2)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                id,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, u16>(6)?,
+                r.get::<_, u32>(7)?,
+                r.get::<_, Vec<u8>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, time, id, outcome, reason, instruction, uses_left, counter, certificate) = row?;
+            let instrument_id =
+                InstrumentId::from_slice(&id).ok_or_else(|| StoreError::Corrupt("record instrument id".into()))?;
+            out.push(RecordRow {
+                seq: seq as u64,
+                time: time as u64,
+                instrument_id,
+                outcome,
+                reason,
+                instruction,
+                uses_left,
+                counter,
+                certificate,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records not yet packed into a bag, oldest first: `(seq, presentation, certificate)`.
+    pub fn unbagged(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, presentation, certificate FROM records WHERE bag IS NULL ORDER BY seq LIMIT ?1")?;
+        let rows =
+            stmt.query_map([to_i64(limit as u64)], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Allocates the next bag number and marks `seqs` as packed in it, in
+    /// one transaction, so a number is never used for two bags.
+    pub fn allocate_bag(&mut self, seqs: &[u64]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let next: Option<Vec<u8>> =
+            tx.query_row("SELECT value FROM meta WHERE key = 'next-bag'", [], |r| r.get(0)).optional()?;
+        let number = match next {
+            Some(b) => u64::from_be_bytes(b.try_into().map_err(|_| StoreError::Corrupt("next-bag".into()))?),
+            None => 1,
+        };
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('next-bag', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(number + 1).to_be_bytes().to_vec()],
+        )?;
+        for seq in seqs {
+            tx.execute("UPDATE records SET bag = ?1 WHERE seq = ?2", params![to_i64(number), to_i64(*seq)])?;
+        }
+        tx.commit()?;
+        Ok(number)
+    }
+
+    fn prior_row(&self, id: &InstrumentId) -> Result<Option<PriorUse>, StoreError> {
+        let row: Option<(u16, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT uses_consumed, holder, instrument FROM used WHERE instrument_id = ?1",
+                [id.0.as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((uses_consumed, holder, instrument)) = row else { return Ok(None) };
+        let holder = PublicKey::from_slice(&holder).ok_or_else(|| StoreError::Corrupt("used holder".into()))?;
+        let instrument = Instrument::from_bytes(&instrument).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(PriorUse { uses_consumed, holder, instrument }))
+    }
+}
+
+fn upsert_used(
+    tx: &rusqlite::Transaction<'_>,
+    id: &InstrumentId,
+    consumed: u16,
+    holder: &PublicKey,
+    instrument: &Instrument,
+    source: &PublicKey,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    // The first chain seen is kept: a later fork is compared against it.
+    tx.execute(
+        "INSERT INTO used (instrument_id, uses_consumed, holder, instrument, source, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (instrument_id) DO UPDATE SET
+             uses_consumed = uses_consumed + excluded.uses_consumed,
+             holder = excluded.holder,
+             last_seen = excluded.last_seen",
+        params![
+            id.0.as_slice(),
+            consumed,
+            holder.0.as_slice(),
+            instrument.to_bytes(),
+            source.0.as_slice(),
+            to_i64(now)
+        ],
+    )?;
+    Ok(())
+}
+
+impl Ledger for GateStore {
+    fn prior(&self, id: &InstrumentId) -> Result<Option<PriorUse>, String> {
+        self.prior_row(id).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,163 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The gate app with a wallet in the same process as its card: the same
+//! `Gate::tap` the reader loop runs, over the in-process transceiver.
+
+use rand::rngs::OsRng;
+use std::sync::Arc;
+use tessera_core::authority::{Issuer, RegistryAuthority};
+use tessera_core::presentation::{GatePolicy, Instruction, Outcome, ReentryPolicy, Refusal, WalletCard};
+use tessera_core::sealing::{StaticKeyProvider, StorageKey};
+use tessera_core::store::SqliteStore;
+use tessera_core::{
+    Attributes, Clock, DenyList, LocalSigner, Role, SystemClock, TicketAttributes, TrustEntry, Wallet, Wire,
+};
+use tessera_gate::{Decision, Gate, GateAppError, screen};
+
+fn policy() -> GatePolicy {
+    GatePolicy {
+        event_id: "final-2026".into(),
+        zones: vec!["north".into()],
+        instruction: Instruction::Enter,
+        reentry: ReentryPolicy::Refuse,
+    }
+}
+
+struct Venue {
+    registry: RegistryAuthority<LocalSigner>,
+    issuer: Issuer<LocalSigner>,
+    trust: Vec<u8>,
+}
+
+fn venue(gate_key: tessera_core::PublicKey) -> Venue {
+    let registry = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
+    let issuer = Issuer::new(LocalSigner::generate(&mut OsRng));
+    let far = SystemClock.now() + 86_400;
+    let entries = vec![
+        TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "issuer".into(), not_after: far },
+        TrustEntry { key: gate_key, role: Role::Gate, name: "gate".into(), not_after: far },
+    ];
+    let trust = registry.trust_list(1, entries, SystemClock.now()).unwrap().to_bytes();
+    Venue { registry, issuer, trust }
+}
+
+fn wallet_with_ticket(v: &Venue, zone: &str) -> WalletCard<SqliteStore> {
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
+    let mut w = Wallet::create(SqliteStore::in_memory().unwrap(), &keys, Arc::new(SystemClock)).unwrap();
+    w.pin_registry(v.registry.public_key()).unwrap();
+    w.install_trust_list(&v.trust).unwrap();
+    let holder = w.new_holder_key().unwrap();
+    let now = SystemClock.now();
+    let attributes = Attributes::Ticket(TicketAttributes {
+        event_id: "final-2026".into(),
+        title: "Cup Final".into(),
+        zone: zone.into(),
+        seat: Some("A1".into()),
+        guidance: Some("lift at door 2".into()),
+        valid_from: now - 60,
+        valid_until: now + 3600,
+        transferable: true,
+        uses: 1,
+        face_price: None,
+    });
+    w.import_instrument(v.issuer.issue(attributes, holder, now - 60, &mut OsRng).unwrap()).unwrap();
+    WalletCard::new(w)
+}
+
+fn ready_gate(dir: &std::path::Path) -> (Gate, Venue) {
+    let key = Gate::init(dir, &policy()).unwrap();
+    let v = venue(key);
+    let mut gate = Gate::open(dir).unwrap();
+    gate.pin_registry(v.registry.public_key()).unwrap();
+    gate.install_trust_list(&v.trust).unwrap();
+    (gate, v)
+}
+
+#[test]
+fn admits_then_refuses_and_remembers_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut gate, v) = ready_gate(dir.path());
+    let mut card = wallet_with_ticket(&v, "north");
+    let first = gate.tap(&mut card, SystemClock.now()).unwrap();
+    assert!(first.admitted() && first.confirmed, "{first:?}");
+    let shown = screen::render(&first);
+    assert!(shown.contains("ADMIT") && shown.contains("Seat A1") && shown.contains("lift at door 2"), "{shown}");
+
+    // The gate restarts: the used set and the lists come back from SQLite.
+    drop(gate);
+    let mut gate = Gate::open(dir.path()).unwrap();
+    let id = match &first.decision {
+        Decision::Decided(e) => e.instrument_id,
+        other => panic!("{other:?}"),
+    };
+    card.choose(Some(id));
+    let second = gate.tap(&mut card, SystemClock.now()).unwrap();
+    assert_eq!(second.reason(), "already-used");
+    assert!(screen::render(&second).contains("REFUSED — already used"));
+    let log = gate.store().records(10).unwrap();
+    assert_eq!(log.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), vec!["refused", "admitted"]);
+    assert_eq!(card.wallet().instrument(&id).unwrap().exam_counter, 1);
+}
+
+#[test]
+fn wrong_zone_and_deny_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut gate, v) = ready_gate(dir.path());
+    let mut south = wallet_with_ticket(&v, "south");
+    let id = south.wallet().tickets().unwrap()[0].id;
+    south.choose(Some(id));
+    let r = gate.tap(&mut south, SystemClock.now()).unwrap();
+    assert!(matches!(&r.decision, Decision::Decided(e) if e.outcome == Outcome::Refused(Refusal::WrongZone)));
+
+    let mut north = wallet_with_ticket(&v, "north");
+    let id = north.wallet().tickets().unwrap()[0].id;
+    let mut deny = DenyList::empty();
+    deny.deny(id);
+    gate.install_deny_list(&v.registry.deny_list(deny).unwrap().to_bytes()).unwrap();
+    assert_eq!(gate.tap(&mut north, SystemClock.now()).unwrap().reason(), "revoked");
+    // An older deny list is refused and the newer one stays.
+    let stale = v.registry.deny_list(DenyList::empty()).unwrap().to_bytes();
+    assert!(matches!(gate.install_deny_list(&stale), Err(GateAppError::Trust(_))));
+    assert!(gate.deny_list().denies(&id));
+}
+
+#[test]
+fn lists_from_another_registry_are_refused_and_no_list_means_no_tap() {
+    let dir = tempfile::tempdir().unwrap();
+    Gate::init(dir.path(), &policy()).unwrap();
+    let mut gate = Gate::open(dir.path()).unwrap();
+    let v = venue(gate.public_key());
+    let mut card = wallet_with_ticket(&v, "north");
+    assert!(matches!(gate.tap(&mut card, SystemClock.now()), Err(GateAppError::NoTrustList)));
+    gate.pin_registry(v.registry.public_key()).unwrap();
+    let other = venue(gate.public_key());
+    assert!(gate.install_trust_list(&other.trust).is_err());
+    assert!(gate.install_trust_list(b"\x82\x01").is_err());
+    assert!(gate.trust_list().is_none());
+    assert!(Gate::init(dir.path(), &policy()).is_err(), "init twice");
+}
+
+#[test]
+fn bags_carry_every_record_once_with_single_use_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut gate, v) = ready_gate(dir.path());
+    assert!(gate.pack_bag(10, SystemClock.now()).unwrap().is_none());
+    for zone in ["north", "south", "north"] {
+        let mut card = wallet_with_ticket(&v, zone);
+        if zone == "south" {
+            let id = card.wallet().tickets().unwrap()[0].id;
+            card.choose(Some(id));
+        }
+        gate.tap(&mut card, SystemClock.now()).unwrap();
+    }
+    let first = gate.pack_bag(2, SystemClock.now()).unwrap().unwrap();
+    assert_eq!((first.body.bag_number, first.body.entries.len()), (1, 2));
+    assert_eq!(first.check(), Ok(()));
+    assert_eq!(first.admissions().count(), 1);
+    drop(gate);
+    let mut gate = Gate::open(dir.path()).unwrap();
+    let second = gate.pack_bag(10, SystemClock.now()).unwrap().unwrap();
+    assert_eq!((second.body.bag_number, second.body.entries.len()), (2, 1));
+    assert!(gate.pack_bag(10, SystemClock.now()).unwrap().is_none());
+    let decoded = tessera_core::Signed::<tessera_core::presentation::BagBody>::from_bytes(&second.to_bytes()).unwrap();
+    assert_eq!(decoded.check(), Ok(()));
+}

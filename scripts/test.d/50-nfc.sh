@@ -1,0 +1,102 @@
+# NFC presentation through the real stack: pcscd with the vsmartcard-vpcd
+# reader driver, a wallet as a virtual card (tessera-vcard) connected to vpcd
+# on 127.0.0.1:35963, and the real tessera-gate binary reaching it through
+# nfc1/libnfc with a `pcsc:` connstring. Fails (never skips) when the stack
+# cannot start.
+set -euo pipefail
+
+need=()
+for pkg in pcscd vsmartcard-vpcd libpcsclite-dev libclang-dev cmake; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [[ ${#need[@]} -gt 0 ]]; then
+  echo "installing ${need[*]}"
+  apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo build -q -p tessera-gate --features nfc --bins
+bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+work=$(mktemp -d)
+pcscd_pid="" card_pid=""
+cleanup() {
+  [[ -n "$card_pid" ]] && kill "$card_pid" 2>/dev/null || true
+  [[ -n "$pcscd_pid" ]] && kill "$pcscd_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+vpcd_listening() { ss -ltn 2>/dev/null | grep -q ':35963 '; }
+if ! vpcd_listening; then
+  if pgrep -x pcscd >/dev/null; then
+    echo "pcscd runs but vpcd does not listen on 35963 (is vsmartcard-vpcd's reader.conf loaded?)" >&2
+    exit 1
+  fi
+  pcscd --foreground >"$work/pcscd.log" 2>&1 &
+  pcscd_pid=$!
+  for _ in $(seq 1 50); do vpcd_listening && break; sleep 0.2; done
+  vpcd_listening || { echo "pcscd did not start vpcd on 127.0.0.1:35963" >&2; cat "$work/pcscd.log" >&2; exit 1; }
+fi
+conn="pcsc:Virtual PCD 00 00"
+readers=$("$bin/tessera-gate" --dir "$work/g" readers)
+grep -qx "$conn" <<<"$readers" || { echo "libnfc does not see $conn; it sees: $readers" >&2; exit 1; }
+
+# A venue: an entrance gate, a coupon kiosk, and a gate the registry never certified.
+gate_key=$("$bin/tessera-gate" --dir "$work/g" init --event final-2026 --zone north)
+kiosk_key=$("$bin/tessera-gate" --dir "$work/k" init --event final-2026 --zone north --instruction punch)
+"$bin/tessera-gate" --dir "$work/rogue" init --event final-2026 --zone north >/dev/null
+"$bin/tessera-vcard" setup --dir "$work/v" --gate-key "$gate_key" --gate-key "$kiosk_key"
+for g in g k rogue; do
+  "$bin/tessera-gate" --dir "$work/$g" pin-registry "$(cat "$work/v/registry.pub")"
+  "$bin/tessera-gate" --dir "$work/$g" install-trust-list "$work/v/trust-list.bin" >/dev/null
+  "$bin/tessera-gate" --dir "$work/$g" install-deny-list "$work/v/deny-list.bin"
+done
+id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/v/ids.json" "$1"; }
+
+passed=0 failed=0
+# tap GATE WALLET [--choose ID]: one tap; prints the gate's JSON line.
+tap() {
+  local gate=$1 wallet=$2; shift 2
+  "$bin/tessera-vcard" serve --wallet "$work/v/$wallet" "$@" >"$work/card.log" 2>&1 &
+  card_pid=$!
+  local out
+  out=$("$bin/tessera-gate" --dir "$work/$gate" run --connstring "$conn" --taps 1 --wait-secs 20 --json) || {
+    echo "tessera-gate failed; card log:" >&2; cat "$work/card.log" >&2; kill "$card_pid"; card_pid=""; return 1; }
+  kill "$card_pid" 2>/dev/null || true
+  wait "$card_pid" 2>/dev/null || true
+  card_pid=""
+  # Let pcscd see the card leave before the next one comes.
+  sleep 0.5
+  echo "$out" | tail -n 1
+}
+# check NAME JSON PYTHON-EXPRESSION-ON-j
+check() {
+  if python3 -c 'import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if eval(sys.argv[2]) else 1)' "$2" "$3"; then
+    echo "ok   $1"; passed=$((passed + 1))
+  else
+    echo "FAIL $1: $2 does not satisfy $3"; failed=$((failed + 1))
+  fi
+}
+show() { "$bin/tessera-vcard" show --wallet "$work/v/$1" --id "$(id_of "$1")"; }
+
+r=$(tap g valid);                         check "valid ticket admitted" "$r" 'j["admitted"] and j["seat"] == "Row 12 Seat 7" and j["confirmed"]'
+check "wallet logged the admission" "$(show valid)" 'j["exam_counter"] == 1 and j["uses_left"] == 0 and j["counters"] == [1] and j["instructions"] == ["enter"]'
+r=$(tap g valid --choose "$(id_of valid)"); check "used ticket refused" "$r" 'j["reason"] == "already-used"'
+check "refusal changed nothing in the wallet" "$(show valid)" 'j["exam_counter"] == 1 and j["examinations"] == 1'
+r=$(tap g forged);                        check "forged ticket refused" "$r" 'j["reason"] == "forged"'
+r=$(tap g expired);                       check "expired ticket refused" "$r" 'j["reason"] == "expired"'
+check "expired: wallet unchanged" "$(show expired)" 'j["exam_counter"] == 0 and j["uses_left"] == 1'
+r=$(tap g revoked);                       check "revoked ticket refused" "$r" 'j["reason"] == "revoked"'
+r=$(tap g zone --choose "$(id_of zone)"); check "wrong-zone ticket refused" "$r" 'j["reason"] == "wrong-zone"'
+r=$(tap g zone);                          check "wallet finds no ticket for this zone" "$r" 'j["reason"] == "no-matching-ticket" and j["status_word"] == "6A88"'
+r=$(tap g bob);                           check "first holder of a double transfer admitted" "$r" 'j["admitted"]'
+r=$(tap g carol);                         check "double-transferred ticket refused with proof" "$r" 'j["reason"] == "double-transfer" and j["double_transfer_signer"]'
+check "double transfer: second wallet unchanged" "$(show carol)" 'j["exam_counter"] == 0 and j["uses_left"] == 1'
+r=$(tap k coupon);                        check "coupon punched" "$r" 'j["admitted"] and j["uses_left"] == 2 and j["instruction"] == "punch"'
+r=$(tap k coupon);                        check "coupon punched again" "$r" 'j["admitted"] and j["uses_left"] == 1'
+check "wallet's coupon log and counter match" "$(show coupon)" 'j["exam_counter"] == 2 and j["uses_left"] == 1 and j["counters"] == [1, 2]'
+r=$(tap rogue valid --choose "$(id_of valid)"); check "uncertified gate refused by the wallet" "$r" 'j["reason"] == "gate-not-trusted-by-wallet" and j["status_word"] == "6982"'
+check "gate log holds every decision" "$("$bin/tessera-gate" --dir "$work/g" log --limit 100 | wc -l | python3 -c 'import sys; print(sys.stdin.read().strip())')" 'j == 8'
+
+echo "tessera-tests: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
