@@ -19,3 +19,9 @@ pub mod uri;
 
 pub use node::{EventStream, NodeConfig, NodeEvent, NodeHandle, P2pError, spawn, spawn_with_identity};
 pub use uri::{TesseraUri, UriError};
+
+/// The libp2p types an application needs to configure a node.
+pub mod libp2p_reexports {
+    pub use libp2p::identity::Keypair;
+    pub use libp2p::{Multiaddr, PeerId};
+}
