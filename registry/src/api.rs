@@ -118,6 +118,14 @@ pub fn router(registry: Arc<Registry>) -> Router {
         .route("/money/refresh", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, n, b| r.refresh(c, n, b))))
         .route("/buy", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, n, b| r.buy(c, n, b))))
         .route("/refund", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, n, b| r.refund(c, n, b))))
+        .route("/gifts", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, _, b| r.create_gift(c, b))))
+        .route(
+            "/gifts/pending",
+            post(|s: State<Shared>, req: Request| {
+                signed(s, req, |r, c, _, _b: wire::PendingGiftsRequest| r.pending_gifts(c))
+            }),
+        )
+        .route("/gifts/answer", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, _, b| r.answer_gift(c, b))))
         .fallback(|| async { ApiError::not_found("no_route", "no such endpoint").into_response() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -220,6 +220,19 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
         }
         report.trust_version = info.trust_version;
         report.deny_version = answer.deny_version;
+        for n in &answer.notices {
+            // A declined gift comes back as a certified instrument for the
+            // return key this wallet made; importing it twice is refused
+            // harmlessly.
+            if n.kind == "gift-returned"
+                && let Some(bytes) = wire::unb64(&n.payload)
+            {
+                match self.wallet.import(&bytes) {
+                    Ok(_) | Err(WalletError::AlreadyHeld(_)) | Err(WalletError::Stale(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         report.notices = answer.notices.into_iter().map(|n| (n.kind, n.instrument_id)).collect();
         Ok(report)
     }
@@ -351,6 +364,44 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
         )?;
         self.confirm(std::slice::from_ref(ticket))?;
         self.import_all(&r.instruments)
+    }
+
+    /// Leaves an instrument at the registry for `recipient`'s account. It
+    /// stays pending-out here until the recipient answers; a declined gift
+    /// comes back at a later sync.
+    pub fn gift(&mut self, id: &InstrumentId, recipient: &PublicKey) -> Result<String, ClientError> {
+        let return_holder = self.wallet.new_holder_key()?;
+        let encoded = self.endorse_to_registry(std::slice::from_ref(id))?;
+        let account = self.account()?;
+        let r: wire::GiftResponse = self.client.post(
+            "/gifts",
+            &account,
+            &wire::GiftRequest {
+                instrument: encoded.into_iter().next().unwrap_or_default(),
+                recipient: recipient.to_hex(),
+                return_holder: return_holder.to_hex(),
+            },
+        )?;
+        Ok(r.gift_id)
+    }
+
+    /// Gifts waiting for this wallet's account.
+    pub fn pending_gifts(&mut self) -> Result<Vec<wire::PendingGift>, ClientError> {
+        let account = self.account()?;
+        let r: wire::PendingGifts = self.client.post("/gifts/pending", &account, &wire::PendingGiftsRequest {})?;
+        Ok(r.gifts)
+    }
+
+    /// Accepts (to a fresh holder key, imported here) or declines a gift.
+    pub fn answer_gift(&mut self, gift_id: &str, accept: bool) -> Result<Option<InstrumentId>, ClientError> {
+        let holder = if accept { Some(self.wallet.new_holder_key()?.to_hex()) } else { None };
+        let account = self.account()?;
+        let r: wire::InstrumentsResponse = self.client.post(
+            "/gifts/answer",
+            &account,
+            &wire::GiftAnswer { gift_id: gift_id.into(), accept, holder },
+        )?;
+        if accept { Ok(self.import_all(&r.instruments)?.pop()) } else { Ok(None) }
     }
 
     /// Redeems notes to the account (and out of the system with `payout`).

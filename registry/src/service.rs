@@ -17,8 +17,8 @@
 use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
-    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, InstrumentRow, LinkRecord, NoteExchange, NoteSpend,
-    Notice, Party, RegistryStore,
+    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, GiftRow, InstrumentRow, LinkRecord, NoteExchange,
+    NoteSpend, Notice, Party, RegistryStore,
 };
 use crate::wire;
 use rand::rngs::OsRng;
@@ -52,6 +52,8 @@ pub struct Registry {
     store: Arc<dyn RegistryStore>,
     authority: RegistryAuthority<LocalSigner>,
     issuer: Issuer<LocalSigner>,
+    /// The issuer key acting as a holder: it endorses gifts on.
+    holder_signer: LocalSigner,
     registry_key: PublicKey,
     issuer_key: PublicKey,
     clock: Arc<dyn Clock>,
@@ -126,7 +128,9 @@ impl Registry {
     ) -> Self {
         let registry_key = registry_signer.public_key();
         let issuer_key = issuer_signer.public_key();
+        let holder_signer = LocalSigner::new(tessera_core::SecretKey::from_bytes(&issuer_signer.secret().to_bytes()));
         Self {
+            holder_signer,
             store,
             authority: RegistryAuthority::new(registry_signer),
             issuer: Issuer::new(issuer_signer),
@@ -405,12 +409,12 @@ impl Registry {
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
-        for (i, inst) in chains.iter().enumerate() {
-            match verifier.verify(inst, now) {
+        for (i, verdict) in verify_all(&verifier, chains, now).into_iter().enumerate() {
+            match verdict {
                 Err(e) => results.push(Some(Err(e.into()))),
                 Ok(v) => {
                     results.push(None);
-                    updates.push(ChainUpdate { instrument: v.id, links: link_records(inst) });
+                    updates.push(ChainUpdate { instrument: v.id, links: link_records(&chains[i]) });
                     pending.push((i, v));
                 }
             }
@@ -504,6 +508,17 @@ impl Registry {
             .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))
     }
 
+    /// Registers many uploaded chains at once (the ingest path the
+    /// benchmark measures; `/reconcile` runs the same code per request).
+    /// Returns how many ended registered to their uploaded tip.
+    pub fn ingest(&self, caller: &PublicKey, chains: &[Instrument]) -> Result<usize, ApiError> {
+        Ok(self
+            .register_chains(caller, chains)?
+            .into_iter()
+            .filter(|r| matches!(r, Ok(Registered::Current(..))))
+            .count())
+    }
+
     /// `POST /reconcile`.
     pub fn reconcile(
         &self,
@@ -570,13 +585,15 @@ impl Registry {
         &self,
         caller: &PublicKey,
         encoded: &[String],
-        kind: Kind,
+        kind: Option<Kind>,
     ) -> Result<Vec<(Instrument, InstrumentRow)>, ApiError> {
         check_count(encoded.len(), "instruments")?;
         let chains = encoded.iter().map(|s| instrument_b64(s)).collect::<Result<Vec<_>, _>>()?;
         let mut seen = std::collections::BTreeSet::new();
         for c in &chains {
-            if c.kind() != kind {
+            if let Some(kind) = kind
+                && c.kind() != kind
+            {
                 return Err(ApiError::bad_request("wrong_kind", format!("{} is not a {}", c.id(), kind.as_str())));
             }
             if c.holder() != self.issuer_key {
@@ -717,7 +734,7 @@ impl Registry {
         if req.notes.is_empty() {
             return Err(ApiError::bad_request("no_notes", "give at least one note"));
         }
-        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
         let (currency, spend, total) = self.spend_list(&notes)?;
         let payout = if req.payout { total } else { 0 };
         let balance = self.store.exchange_notes(
@@ -756,7 +773,7 @@ impl Registry {
         if let Some(bad) = req.denominations.iter().find(|d| !tessera_core::instrument::is_denomination(**d)) {
             return Err(ApiError::bad_request("bad_denomination", format!("{bad} is not a denomination")));
         }
-        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
         let (currency, spend, total) = self.spend_list(&notes)?;
         let wanted: u64 = req.denominations.iter().try_fold(0u64, |a, d| a.checked_add(*d)).unwrap_or(u64::MAX);
         if wanted != total {
@@ -795,7 +812,7 @@ impl Registry {
         let event = self.event(&req.event_id)?;
         let holder = key_hex(&req.holder, "holder")?;
         let ticket = self.ticket_for(&event, &req.zone, req.seat, holder)?;
-        let notes = self.received(caller, &req.notes, Kind::Note)?;
+        let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
         let (currency, spend, _total) = self.spend_list(&notes)?;
         if !notes.is_empty() && currency != event.price.currency {
             return Err(ApiError::bad_request("mixed_currency", format!("the price is in {}", event.price.currency)));
@@ -836,7 +853,7 @@ impl Registry {
                 format!("the refund needs {} holder keys", values.len()),
             ));
         }
-        let mut tickets = self.received(caller, std::slice::from_ref(&req.ticket), Kind::Ticket)?;
+        let mut tickets = self.received(caller, std::slice::from_ref(&req.ticket), Some(Kind::Ticket))?;
         let (_ticket, row) = tickets.pop().ok_or_else(|| ApiError::bad_request("no_ticket", "give a ticket"))?;
         if row.status != Status::Active {
             return Err(ApiError::conflict("not_active", format!("the ticket is {}", row.status.as_str())));
@@ -856,6 +873,142 @@ impl Registry {
             self.now(),
         )?;
         Ok(wire::InstrumentsResponse { instruments: Self::encoded(&instruments), balance: Some(balance) })
+    }
+
+    /// `POST /gifts`: the sender endorsed the instrument to the issuer key;
+    /// the registry holds it for the recipient until they answer.
+    pub fn create_gift(&self, caller: &PublicKey, req: wire::GiftRequest) -> Result<wire::GiftResponse, ApiError> {
+        let recipient = key_hex(&req.recipient, "recipient")?;
+        let return_holder = key_hex(&req.return_holder, "return holder")?;
+        let mut got = self.received(caller, std::slice::from_ref(&req.instrument), None)?;
+        let (inst, _row) = got.pop().ok_or_else(|| ApiError::bad_request("no_instrument", "give an instrument"))?;
+        let mut gift_id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut gift_id);
+        let now = self.now();
+        let gift = GiftRow {
+            gift_id,
+            instrument: inst.id(),
+            sender: *caller,
+            recipient,
+            return_holder,
+            state: "pending".into(),
+            settled_to: None,
+            created_at: now,
+        };
+        let notice = Notice {
+            id: 0,
+            recipient,
+            kind: "gift".into(),
+            instrument: Some(inst.id()),
+            payload: gift_id.to_vec(),
+            created_at: now,
+        };
+        self.store.put_gift(&gift, &notice)?;
+        Ok(wire::GiftResponse { gift_id: hex::encode(gift_id) })
+    }
+
+    /// `POST /gifts/pending`.
+    pub fn pending_gifts(&self, caller: &PublicKey) -> Result<wire::PendingGifts, ApiError> {
+        let mut gifts = Vec::new();
+        for g in self.store.pending_gifts(caller)? {
+            let row = self.store.instrument(&g.instrument)?.ok_or(ApiError::new(
+                500,
+                "corrupt",
+                "gift without instrument",
+            ))?;
+            gifts.push(wire::PendingGift {
+                gift_id: hex::encode(g.gift_id),
+                sender: g.sender.to_hex(),
+                genesis: wire::b64(&row.genesis),
+            });
+        }
+        Ok(wire::PendingGifts { gifts })
+    }
+
+    /// `POST /gifts/answer`: the registry endorses the instrument from its
+    /// issuer key to the recipient's holder key (accept) or back to the
+    /// sender's return key (decline). The gift's state changes once, by a
+    /// conditional update, before the endorsement is signed, so it can never
+    /// go to both; answering the same way again re-sends the instrument.
+    pub fn answer_gift(
+        &self,
+        caller: &PublicKey,
+        req: wire::GiftAnswer,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        let mut gift_id = [0u8; 16];
+        hex::decode_to_slice(&req.gift_id, &mut gift_id)
+            .map_err(|_| ApiError::bad_request("bad_id", "a gift id is 32 hex digits"))?;
+        let gift = self.store.gift(&gift_id)?.ok_or_else(|| ApiError::not_found("unknown_gift", "no such gift"))?;
+        if gift.recipient != *caller {
+            return Err(ApiError::forbidden("not_recipient", "only the recipient answers a gift"));
+        }
+        let (state, to) = if req.accept {
+            let holder = req
+                .holder
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request("no_holder", "accepting needs a holder key"))?;
+            ("accepted", key_hex(holder, "holder")?)
+        } else {
+            ("declined", gift.return_holder)
+        };
+        if !self.store.settle_gift(&gift_id, state, &to)? {
+            let again =
+                self.store.gift(&gift_id)?.ok_or_else(|| ApiError::not_found("unknown_gift", "no such gift"))?;
+            if again.state != state || again.settled_to != Some(to) {
+                return Err(ApiError::conflict("already_answered", format!("the gift was {}", again.state)));
+            }
+        }
+        let delivered = self.deliver(&gift.instrument, to)?;
+        let bytes = delivered.to_bytes();
+        if !req.accept {
+            self.store.push_notice(&Notice {
+                id: 0,
+                recipient: gift.sender,
+                kind: "gift-returned".into(),
+                instrument: Some(gift.instrument),
+                payload: bytes.clone(),
+                created_at: self.now(),
+            })?;
+        }
+        Ok(wire::InstrumentsResponse { instruments: vec![wire::b64(&bytes)], balance: None })
+    }
+
+    /// Passes an instrument registered to the issuer key on to `to`, and
+    /// returns it compacted under a fresh certificate. If it already went
+    /// to `to`, returns the certificate again.
+    fn deliver(&self, id: &InstrumentId, to: PublicKey) -> Result<Instrument, ApiError> {
+        let corrupt = |e: String| ApiError::new(500, "corrupt", e);
+        let row = self.store.instrument(id)?.ok_or_else(|| ApiError::not_found("unknown_instrument", "gone"))?;
+        let genesis = Signed::<tessera_core::Genesis>::from_bytes(&row.genesis).map_err(|e| corrupt(e.to_string()))?;
+        let mut chain = Instrument::issued(genesis);
+        for l in self.store.links(id)? {
+            chain.links.push(Signed::<Endorsement>::from_bytes(&l.bytes).map_err(|e| corrupt(e.to_string()))?);
+        }
+        let row = if row.holder == self.issuer_key {
+            let body =
+                chain.next_endorsement(to, tessera_core::ExchangeId::NONE, tessera_core::ExchangeId::NONE, self.now());
+            let link = Signed::sign(body, &self.holder_signer)
+                .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+            let record = LinkRecord::of(&link, self.issuer_key);
+            chain = chain.with_link(link);
+            match self.store.apply_chains(&[ChainUpdate { instrument: *id, links: vec![record] }], self.now())?.pop() {
+                Some(ChainOutcome::Applied { row, .. }) => row,
+                other => return Err(ApiError::conflict("not_delivered", format!("{other:?}"))),
+            }
+        } else if row.holder == to {
+            row
+        } else {
+            return Err(ApiError::conflict("not_held", "the registry no longer holds this instrument"));
+        };
+        let verified = VerifiedInstrument {
+            id: *id,
+            kind: row.kind,
+            holder: row.holder,
+            sequence: row.sequence,
+            tip: row.tip,
+            state: InstrumentState { uses_left: row.uses_left, status: row.status },
+        };
+        self.certify(&chain, &verified, &row)
     }
 
     /// `POST /sync`.
@@ -887,6 +1040,36 @@ impl Registry {
                 .collect(),
         })
     }
+}
+
+/// Runs the verifier over many chains on every core: signature checks
+/// dominate ingest, and the store work is batched separately.
+fn verify_all(
+    verifier: &Verifier<'_>,
+    chains: &[Instrument],
+    now: u64,
+) -> Vec<Result<VerifiedInstrument, tessera_core::Rejection>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if chains.len() < 64 || threads < 2 {
+        return chains.iter().map(|c| verifier.verify(c, now)).collect();
+    }
+    let chunk = chains.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chains
+            .chunks(chunk)
+            .map(|part| {
+                (part.len(), scope.spawn(move || part.iter().map(|c| verifier.verify(c, now)).collect::<Vec<_>>()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(tessera_core::Rejection::InvalidAttributes("the verifier thread failed")); n]
+                })
+            })
+            .collect()
+    })
 }
 
 fn denominations_for(minor: u64) -> Vec<u64> {

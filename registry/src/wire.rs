@@ -366,3 +366,60 @@ pub struct SyncResponse {
     /// Notices after `after_notice`.
     pub notices: Vec<NoticeJson>,
 }
+
+/// `POST /gifts`: leave an instrument at the registry for another account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GiftRequest {
+    /// The instrument, base64 CBOR, its last link naming the issuer key.
+    pub instrument: String,
+    /// The recipient's account key, hex.
+    pub recipient: String,
+    /// A fresh holder key of the sender's, for a declined gift to return to.
+    pub return_holder: String,
+}
+
+/// `POST /gifts` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GiftResponse {
+    /// The gift's id, hex.
+    pub gift_id: String,
+}
+
+/// A pending gift as the recipient sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingGift {
+    /// The gift's id, hex.
+    pub gift_id: String,
+    /// The sender's account, hex.
+    pub sender: String,
+    /// The instrument's genesis (`Signed<Genesis>`, base64 CBOR), to show what it is.
+    pub genesis: String,
+}
+
+/// `POST /gifts/pending` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingGifts {
+    /// Gifts waiting for the signing account.
+    pub gifts: Vec<PendingGift>,
+}
+
+/// `POST /gifts/pending`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingGiftsRequest {}
+
+/// `POST /gifts/answer`: accept (to `holder`) or decline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GiftAnswer {
+    /// The gift's id, hex.
+    pub gift_id: String,
+    /// True to accept.
+    pub accept: bool,
+    /// The recipient's fresh holder key, hex (required to accept).
+    pub holder: Option<String>,
+}

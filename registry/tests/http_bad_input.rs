@@ -24,6 +24,9 @@ const SIGNED: &[&str] = &[
     "/money/refresh",
     "/buy",
     "/refund",
+    "/gifts",
+    "/gifts/pending",
+    "/gifts/answer",
 ];
 
 struct Sent {

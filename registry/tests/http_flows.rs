@@ -246,3 +246,45 @@ fn openapi_document_matches_docs() {
     let health: serde_json::Value = s.client.get("/healthz").unwrap();
     assert_eq!(health["status"], "ok");
 }
+
+#[test]
+fn gift_through_the_registry_is_never_in_two_places() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    for w in [&mut alice, &mut bob] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.top_up("EUR", 5000, "card-g").unwrap();
+    let first = a.buy("finals", "north", None).unwrap();
+    let second = a.buy("finals", "south", None).unwrap();
+    let bob_account = bob.account_key();
+    let g1 = a.gift(&first, &bob_account).unwrap();
+    let g2 = a.gift(&second, &bob_account).unwrap();
+    // Until Bob answers, the registry holds it: not Alice's, not Bob's.
+    let issuer = s.client.info().unwrap().issuer_key;
+    assert_eq!(status(&s.client, &first).holder, issuer);
+    assert_eq!(alice.instrument(&first).unwrap().holding, tessera_core::store::Holding::PendingOut);
+
+    let mut b = WalletSession::new(&mut bob, s.client.clone());
+    let report = b.sync().unwrap();
+    assert_eq!(report.notices.iter().filter(|(k, _)| k == "gift").count(), 2);
+    let pending = b.pending_gifts().unwrap();
+    assert_eq!(pending.len(), 2);
+    let got = b.answer_gift(&g1, true).unwrap().unwrap();
+    assert_eq!(got, first);
+    assert_eq!(b.answer_gift(&g2, false).unwrap(), None);
+    // Answering again the other way is refused.
+    let err = b.answer_gift(&g1, false).unwrap_err();
+    assert!(matches!(err, ClientError::Refused { status: 409, .. }), "{err}");
+    assert!(b.pending_gifts().unwrap().is_empty());
+    let t = status(&s.client, &first);
+    assert_eq!(t.holder, bob.instrument(&first).unwrap().holder.to_hex());
+    assert_eq!(t.former_holders[0].holder, issuer, "the registry held it between sender and recipient");
+    // The declined one goes back to Alice at her next sync.
+    WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    let back = alice.instrument(&second).unwrap();
+    assert_eq!(back.holding, tessera_core::store::Holding::Held);
+    assert_eq!(status(&s.client, &second).holder, back.holder.to_hex());
+}

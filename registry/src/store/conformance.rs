@@ -432,6 +432,55 @@ pub fn events_and_ticket_sales<S: RegistryStore>(store: S, _open: Opener<'_, S>)
     supply_holds(&store);
 }
 
+pub fn gifts_settle_once<S: RegistryStore>(store: S, open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let a = f.signer();
+    let t = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+    let gift = super::GiftRow {
+        gift_id: [7; 16],
+        instrument: t.id(),
+        sender: PublicKey([1; 32]),
+        recipient: PublicKey([2; 32]),
+        return_holder: PublicKey([3; 32]),
+        state: "pending".into(),
+        settled_to: None,
+        created_at: NOW,
+    };
+    let notice = Notice {
+        id: 0,
+        recipient: gift.recipient,
+        kind: "gift".into(),
+        instrument: Some(t.id()),
+        payload: gift.gift_id.to_vec(),
+        created_at: NOW,
+    };
+    store.put_gift(&gift, &notice).unwrap();
+    assert_eq!(store.gift(&[7; 16]).unwrap(), Some(gift.clone()));
+    assert_eq!(store.pending_gifts(&PublicKey([2; 32])).unwrap(), vec![gift.clone()]);
+    assert_eq!(store.notices(&[gift.recipient], 0).unwrap().len(), 1);
+    // Two handles race to settle it: exactly one wins.
+    let wins = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for holder in [PublicKey([4; 32]), PublicKey([5; 32])] {
+            let wins = &wins;
+            s.spawn(move || {
+                if open().settle_gift(&[7; 16], "accepted", &holder).unwrap() {
+                    wins.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(wins.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let settled = store.gift(&[7; 16]).unwrap().unwrap();
+    assert_eq!(settled.state, "accepted");
+    assert!(settled.settled_to.is_some());
+    assert!(store.pending_gifts(&PublicKey([2; 32])).unwrap().is_empty());
+    let before = store.dump().unwrap();
+    assert!(!store.settle_gift(&[7; 16], "declined", &PublicKey([3; 32])).unwrap());
+    assert_eq!(store.dump().unwrap(), before);
+}
+
 /// Several handles (connections, as separate processes would have) race to
 /// register conflicting endorsements and to spend the same notes: exactly
 /// one link per (instrument, sequence), each note spent once, and the money
@@ -523,7 +572,7 @@ macro_rules! registry_conformance {
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
-            parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, status_changes_are_conditional,
+            parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);
     };
     (@cases [$($attrs:tt)*] $make:expr; $case:ident $(, $rest:ident)*) => {

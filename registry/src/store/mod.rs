@@ -297,6 +297,27 @@ pub struct EventRow {
     pub created_at: Timestamp,
 }
 
+/// A gift left at the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiftRow {
+    /// Random id.
+    pub gift_id: [u8; 16],
+    /// The instrument, registered to the registry's issuer key meanwhile.
+    pub instrument: InstrumentId,
+    /// The sender's account.
+    pub sender: PublicKey,
+    /// The recipient's account.
+    pub recipient: PublicKey,
+    /// Where a declined gift goes back to.
+    pub return_holder: PublicKey,
+    /// `pending`, `accepted` or `declined`.
+    pub state: String,
+    /// The holder key it was settled to.
+    pub settled_to: Option<PublicKey>,
+    /// When it was left.
+    pub created_at: Timestamp,
+}
+
 /// Money totals for one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MoneyTotals {
@@ -388,6 +409,16 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn event(&self, event_id: &str) -> StoreResult<Option<EventRow>>;
     /// Every event, by id.
     fn events(&self) -> StoreResult<Vec<EventRow>>;
+
+    /// Leaves a gift and its notice for the recipient in one transaction.
+    fn put_gift(&self, gift: &GiftRow, notice: &Notice) -> StoreResult<()>;
+    /// One gift.
+    fn gift(&self, gift_id: &[u8; 16]) -> StoreResult<Option<GiftRow>>;
+    /// Pending gifts for a recipient account.
+    fn pending_gifts(&self, recipient: &PublicKey) -> StoreResult<Vec<GiftRow>>;
+    /// Moves a pending gift to `state`, settled to `holder`; `false` (no
+    /// change) when it is not pending.
+    fn settle_gift(&self, gift_id: &[u8; 16], state: &str, holder: &PublicKey) -> StoreResult<bool>;
 
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;

@@ -8,7 +8,7 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, InstrumentRow,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, GiftRow, InstrumentRow,
     LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
     key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
@@ -21,6 +21,7 @@ use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_events.sql"),
+    include_str!("../../migrations/postgres/0003_gifts.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -37,6 +38,7 @@ const TABLES: &[&str] = &[
     "ledger",
     "notices",
     "events",
+    "gifts",
 ];
 
 /// Idle connections kept for reuse.
@@ -217,6 +219,40 @@ impl PostgresRegistry {
                     transferable: transferable != 0,
                     uses: u16::try_from(uses).map_err(|_| StoreError::Corrupt("uses".into()))?,
                     created_at: to_u64(r.try_get(10)?)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+impl PostgresRegistry {
+    fn gifts_where(&self, condition: &str, value: &[u8]) -> StoreResult<Vec<GiftRow>> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT gift_id, instrument, sender, recipient, return_holder, state, settled_to, created_at FROM \
+                     gifts WHERE {condition} ORDER BY created_at, gift_id"
+                ),
+                &[&value],
+            )?
+            .iter()
+            .map(|r| {
+                let id: Vec<u8> = r.try_get(0)?;
+                let inst: Vec<u8> = r.try_get(1)?;
+                let sender: Vec<u8> = r.try_get(2)?;
+                let recipient: Vec<u8> = r.try_get(3)?;
+                let ret: Vec<u8> = r.try_get(4)?;
+                let settled: Option<Vec<u8>> = r.try_get(6)?;
+                Ok(GiftRow {
+                    gift_id: id.try_into().map_err(|_| StoreError::Corrupt("gift id".into()))?,
+                    instrument: id_from(&inst)?,
+                    sender: key_from(&sender)?,
+                    recipient: key_from(&recipient)?,
+                    return_holder: key_from(&ret)?,
+                    state: r.try_get(5)?,
+                    settled_to: settled.as_deref().map(key_from).transpose()?,
+                    created_at: to_u64(r.try_get(7)?)?,
                 })
             })
             .collect()
@@ -879,6 +915,45 @@ impl RegistryStore for PostgresRegistry {
 
     fn events(&self) -> StoreResult<Vec<EventRow>> {
         self.events_where(None)
+    }
+
+    fn put_gift(&self, g: &GiftRow, notice: &Notice) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.tx.execute(
+                "INSERT INTO gifts (gift_id, instrument, sender, recipient, return_holder, state, settled_to, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &g.gift_id.as_slice(),
+                    &g.instrument.as_bytes().as_slice(),
+                    &g.sender.as_bytes().as_slice(),
+                    &g.recipient.as_bytes().as_slice(),
+                    &g.return_holder.as_bytes().as_slice(),
+                    &g.state,
+                    &g.settled_to.map(|k| k.0.to_vec()),
+                    &to_i64(g.created_at)?,
+                ],
+            )?;
+            push_notice_in(&mut tx.tx, notice)?;
+            Ok(())
+        })
+    }
+
+    fn gift(&self, gift_id: &[u8; 16]) -> StoreResult<Option<GiftRow>> {
+        Ok(self.gifts_where("gift_id = $1", gift_id.as_slice())?.into_iter().next())
+    }
+
+    fn pending_gifts(&self, recipient: &PublicKey) -> StoreResult<Vec<GiftRow>> {
+        self.gifts_where("recipient = $1 AND state = 'pending'", recipient.as_bytes().as_slice())
+    }
+
+    fn settle_gift(&self, gift_id: &[u8; 16], state: &str, holder: &PublicKey) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "UPDATE gifts SET state = $2, settled_to = $3 WHERE gift_id = $1 AND state = 'pending'",
+                &[&gift_id.as_slice(), &state, &holder.as_bytes().as_slice()],
+            )?;
+            Ok(n == 1)
+        })
     }
 
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {

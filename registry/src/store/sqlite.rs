@@ -4,7 +4,7 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, InstrumentRow,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, GiftRow, InstrumentRow,
     LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
     key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
@@ -15,8 +15,11 @@ use std::sync::Mutex;
 use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_events.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_events.sql"),
+    include_str!("../../migrations/sqlite/0003_gifts.sql"),
+];
 
 const TABLES: &[&str] = &[
     "instruments",
@@ -32,6 +35,7 @@ const TABLES: &[&str] = &[
     "ledger",
     "notices",
     "events",
+    "gifts",
 ];
 
 /// The registry on one SQLite file.
@@ -140,6 +144,47 @@ impl SqliteRegistry {
                     price: Amount { currency, minor: to_u64(price)? },
                     transferable,
                     uses: u16::try_from(uses).map_err(|_| StoreError::Corrupt("uses".into()))?,
+                    created_at: to_u64(created)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+impl SqliteRegistry {
+    fn gifts_where(&self, condition: &str, value: &[u8]) -> StoreResult<Vec<GiftRow>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT gift_id, instrument, sender, recipient, return_holder, state, settled_to, created_at FROM \
+                     gifts WHERE {condition} ORDER BY created_at, gift_id"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![value], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<Vec<u8>>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (id, inst, sender, recipient, ret, state, settled, created) = r.map_err(backend)?;
+                Ok(GiftRow {
+                    gift_id: id.try_into().map_err(|_| StoreError::Corrupt("gift id".into()))?,
+                    instrument: id_from(&inst)?,
+                    sender: key_from(&sender)?,
+                    recipient: key_from(&recipient)?,
+                    return_holder: key_from(&ret)?,
+                    state,
+                    settled_to: settled.as_deref().map(key_from).transpose()?,
                     created_at: to_u64(created)?,
                 })
             })
@@ -826,6 +871,50 @@ impl RegistryStore for SqliteRegistry {
 
     fn events(&self) -> StoreResult<Vec<EventRow>> {
         self.events_where(None)
+    }
+
+    fn put_gift(&self, g: &GiftRow, notice: &Notice) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.tx
+                .execute(
+                    "INSERT INTO gifts (gift_id, instrument, sender, recipient, return_holder, state, settled_to, \
+                     created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        g.gift_id.as_slice(),
+                        g.instrument.as_bytes(),
+                        g.sender.as_bytes(),
+                        g.recipient.as_bytes(),
+                        g.return_holder.as_bytes(),
+                        g.state,
+                        g.settled_to.map(|k| k.0.to_vec()),
+                        to_i64(g.created_at)?
+                    ],
+                )
+                .map_err(backend)?;
+            push_notice_in(&tx.tx, notice)?;
+            Ok(())
+        })
+    }
+
+    fn gift(&self, gift_id: &[u8; 16]) -> StoreResult<Option<GiftRow>> {
+        Ok(self.gifts_where("gift_id = ?1", gift_id.as_slice())?.into_iter().next())
+    }
+
+    fn pending_gifts(&self, recipient: &PublicKey) -> StoreResult<Vec<GiftRow>> {
+        self.gifts_where("recipient = ?1 AND state = 'pending'", recipient.as_bytes().as_slice())
+    }
+
+    fn settle_gift(&self, gift_id: &[u8; 16], state: &str, holder: &PublicKey) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "UPDATE gifts SET state = ?2, settled_to = ?3 WHERE gift_id = ?1 AND state = 'pending'",
+                    params![gift_id.as_slice(), state, holder.as_bytes()],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
+        })
     }
 
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {
