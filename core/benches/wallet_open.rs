@@ -8,20 +8,26 @@
 //! thing and reports its own time and `VmHWM` (peak resident set, from
 //! `/proc/self/status`):
 //!
-//! | child          | what it does                                                  |
-//! |----------------|---------------------------------------------------------------|
-//! | `idle`         | nothing: the RSS baseline of this binary                      |
-//! | `raw-scan`     | rusqlite alone: open the file, select the same list columns   |
-//! | `open-list`    | `Wallet::open_at` with a `StaticKeyProvider` + `instruments`  |
-//! | `kdf`          | the passphrase provider's Argon2id derivation alone           |
-//! | `open-list-pw` | open a passphrase wallet + list: what the CLI pays            |
+//! | child                | what it does                                          |
+//! |----------------------|-------------------------------------------------------|
+//! | `idle`               | nothing: the RSS baseline of this binary              |
+//! | `raw-scan`           | rusqlite alone: open, select the same list columns    |
+//! | `raw-scan-rust-sort` | the same select without `ORDER BY`, sorted in Rust    |
+//! | `open-list`          | `Wallet::open_at` (`StaticKeyProvider`) + list        |
+//! | `kdf`                | the passphrase provider's Argon2id derivation alone   |
+//! | `open-list-pw`       | the passphrase-sealed copy: open + list (the CLI)     |
+//!
+//! Each child reports wall time and on-CPU time (`/proc/self/schedstat`,
+//! which leaves out the time spent waiting for a core on a shared machine).
 //!
 //! The storage key of the static wallet reaches its children through an
 //! environment variable: a benchmark's throw-away key, never a real one.
 //!
 //! `cargo bench -p tessera-core --bench wallet_open` runs the full size;
 //! without `--bench` (as under `cargo test --benches`) it runs a 200-row
-//! smoke version of the same steps.
+//! smoke version of the same steps. `TESSERA_BENCH_KEEP=<dir>` leaves the
+//! wallet files and the static key there, to profile a child by hand
+//! (`TESSERA_BENCH_CHILD=open-list TESSERA_BENCH_WALLET=… perf record …`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -67,16 +73,19 @@ fn main() {
     let started = Instant::now();
     build_wallet(&static_path, &StaticKeyProvider::new(StorageKey::from_bytes(key)), rows);
     let build_secs = started.elapsed().as_secs_f64();
-    // The passphrase wallet only shows what Argon2 adds to an open; a small
-    // one does, since the derivation does not depend on the wallet's size.
-    build_wallet(&passphrase_path, &PassphraseKeyProvider::new(PASSPHRASE), 10);
+    // The same wallet again, sealed under a passphrase: what the CLI opens.
+    build_wallet(&passphrase_path, &PassphraseKeyProvider::new(PASSPHRASE), rows);
     let file_mb = std::fs::metadata(&static_path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
 
     let key_hex = hex::encode(key);
+    if keep.is_some() {
+        std::fs::write(files.join("static.key"), &key_hex).expect("writes the bench key");
+    }
     let run =
         |mode: &str, path: &Path| -> Vec<Sample> { (0..runs).map(|_| run_child(mode, path, &key_hex, rows)).collect() };
     let idle = run("idle", &static_path);
     let raw = run("raw-scan", &static_path);
+    let raw_rust_sort = run("raw-scan-rust-sort", &static_path);
     let open_list = run("open-list", &static_path);
     let kdf = run("kdf", &passphrase_path);
     let open_list_pw = run("open-list-pw", &passphrase_path);
@@ -106,12 +115,14 @@ fn main() {
     row("open + list, wall time (base: raw SQLite scan)", ms(&open_list), ms(&raw), "ms", target_ms);
     row("open + list, CPU time (base: raw SQLite scan)", cpu_ms(&open_list), cpu_ms(&raw), "ms", target_ms);
     row("open + list, peak RSS (base: idle child)", mb(&open_list), mb(&idle), "MB", Some(RSS_TARGET_MB));
+    row("raw scan, sorted in Rust, CPU (base: raw scan)", cpu_ms(&raw_rust_sort), cpu_ms(&raw), "ms", None);
     row("raw SQLite scan, peak RSS (base: idle child)", mb(&raw), mb(&idle), "MB", None);
     row("passphrase KDF alone, wall (base: open + list)", ms(&kdf), ms(&open_list), "ms", None);
     row("passphrase KDF alone, CPU (base: open + list)", cpu_ms(&kdf), cpu_ms(&open_list), "ms", None);
     row("passphrase KDF alone, peak RSS (base: idle)", mb(&kdf), mb(&idle), "MB", None);
-    row("open + list, passphrase, 10 rows, wall", ms(&open_list_pw), ms(&open_list), "ms", None);
-    row("open + list, passphrase, 10 rows, peak RSS", mb(&open_list_pw), mb(&idle), "MB", None);
+    row("open + list with passphrase, wall (base: static)", ms(&open_list_pw), ms(&open_list), "ms", None);
+    row("open + list with passphrase, CPU (base: static)", cpu_ms(&open_list_pw), cpu_ms(&open_list), "ms", None);
+    row("open + list with passphrase, peak RSS (base: idle)", mb(&open_list_pw), mb(&idle), "MB", None);
 }
 
 /// What one child reported.
@@ -216,7 +227,8 @@ fn child(mode: &str) {
     let started = Instant::now();
     let listed = match mode {
         "idle" => 0,
-        "raw-scan" => raw_scan(Path::new(&path)),
+        "raw-scan" => raw_scan(Path::new(&path), true),
+        "raw-scan-rust-sort" => raw_scan(Path::new(&path), false),
         "open-list" => {
             let mut key = [0u8; 32];
             hex::decode_to_slice(std::env::var(KEY_ENV).expect("key"), &mut key).expect("hex key");
@@ -237,7 +249,9 @@ fn child(mode: &str) {
         }
         "open-list-pw" => {
             let wallet = Wallet::open_at(&path, &PassphraseKeyProvider::new(PASSPHRASE), clock).expect("opens");
-            wallet.instruments(InstrumentFilter::default()).expect("lists").len()
+            let list = wallet.instruments(InstrumentFilter::default()).expect("lists");
+            assert_eq!(list.len(), rows);
+            list.len()
         }
         other => panic!("unknown child mode {other}"),
     };
@@ -260,18 +274,21 @@ fn cpu_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-/// The floor under the facade's list: the same columns, straight from SQLite.
-fn raw_scan(path: &Path) -> usize {
+/// The floor under the facade's list: the same columns, straight from SQLite,
+/// ordered by SQLite (`sql_order`) or read in table order and sorted here.
+fn raw_scan(path: &Path, sql_order: bool) -> usize {
     type Row =
         (Vec<u8>, String, String, Option<String>, Option<i64>, Option<String>, i64, i64, String, String, i64, i64);
     let conn = rusqlite::Connection::open(path).expect("opens");
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, kind, label, currency, amount, event_id, valid_until, uses_left, status, holding, sequence, updated_at
-             FROM instruments ORDER BY updated_at DESC, id",
-        )
-        .expect("prepares");
-    let rows: Vec<Row> = stmt
+    let columns =
+        "id, kind, label, currency, amount, event_id, valid_until, uses_left, status, holding, sequence, updated_at";
+    let sql = if sql_order {
+        format!("SELECT {columns} FROM instruments ORDER BY updated_at DESC, id")
+    } else {
+        format!("SELECT {columns} FROM instruments")
+    };
+    let mut stmt = conn.prepare(&sql).expect("prepares");
+    let mut rows: Vec<Row> = stmt
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -291,6 +308,9 @@ fn raw_scan(path: &Path) -> usize {
         .expect("queries")
         .collect::<Result<_, _>>()
         .expect("rows");
+    if !sql_order {
+        rows.sort_by(|a, b| b.11.cmp(&a.11).then_with(|| a.0.cmp(&b.0)));
+    }
     std::hint::black_box(&rows);
     rows.len()
 }
