@@ -22,10 +22,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Signs and verifies per gift of one freshly issued ticket: offer (account
-/// + holder), acceptance, endorsement, certificate, receipt = 6 signatures;
-/// offer 2 + genesis 2 (check on offer, on certificate) + endorsement 2 +
-/// acceptance, certificate, receipt = 9 verifications.
+/// Signature work per gift of one freshly issued ticket. Signatures: the
+/// offer (account and holder), the acceptance, the endorsement, the
+/// certificate and the receipt, so 6. Verifications: the offer's two, the
+/// genesis twice (offer check, certificate check), the endorsement twice,
+/// then the acceptance, the certificate and the receipt, so 9.
 const SIGNS_PER_TRANSFER: u32 = 6;
 const VERIFIES_PER_TRANSFER: u32 = 9;
 

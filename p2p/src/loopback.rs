@@ -31,8 +31,21 @@ pub async fn transfer_over_loopback<S: WalletStore + 'static>(
     terms: OfferTerms,
     timeout: Duration,
 ) -> Result<LoopbackOutcome<S>, P2pError> {
-    let (a, mut a_events) = spawn(sender, NodeConfig::loopback()).await?;
-    let (b, mut b_events) = spawn(receiver, NodeConfig::loopback()).await?;
+    transfer_with(sender, receiver, items, terms, timeout, NodeConfig::loopback()).await
+}
+
+/// Like [`transfer_over_loopback`], with both nodes started from `config`
+/// (e.g. QUIC only or TCP only).
+pub async fn transfer_with<S: WalletStore + 'static>(
+    sender: Wallet<S>,
+    receiver: Wallet<S>,
+    items: Vec<InstrumentId>,
+    terms: OfferTerms,
+    timeout: Duration,
+    config: NodeConfig,
+) -> Result<LoopbackOutcome<S>, P2pError> {
+    let (a, mut a_events) = spawn(sender, config.clone()).await?;
+    let (b, mut b_events) = spawn(receiver, config).await?;
     let run = async {
         let b_uri = wait_for_uri(&b).await?;
         a.dial(b_uri).await?;
@@ -66,14 +79,16 @@ pub async fn transfer_over_loopback<S: WalletStore + 'static>(
     Ok(LoopbackOutcome { sender: a.stop().await?, receiver: b.stop().await?, exchange, elapsed })
 }
 
-/// A node's URI once it listens somewhere.
+/// A node's URI once it listens somewhere (a relayed listener can take a
+/// few seconds on a loaded machine: the reservation is a round trip).
 pub async fn wait_for_uri<S: WalletStore + 'static>(node: &NodeHandle<S>) -> Result<TesseraUri, P2pError> {
-    for _ in 0..200 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
         let uri = node.uri().await?;
         if !uri.addresses.is_empty() {
             return Ok(uri);
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Err(P2pError::Transport("the node never listened".into()))
 }

@@ -336,7 +336,8 @@ pub async fn spawn_with_identity<S: WalletStore + 'static>(
         swarm.listen_on(addr.clone()).map_err(transport)?;
     }
     if let Some(relay) = &config.relay {
-        swarm.dial(relay.clone()).map_err(transport)?;
+        // The relay client dials the relay itself for the reservation; a
+        // dial of our own in flight would make its dial condition fail.
         swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)).map_err(transport)?;
     }
     let peer_id = *swarm.local_peer_id();
@@ -527,7 +528,11 @@ impl<S: WalletStore + 'static> Node<S> {
                 ..
             })) => self.emit(NodeEvent::RelayReservation(relay_peer_id)),
             SwarmEvent::Behaviour(WalletBehaviourEvent::Transfer(event)) => self.transfer_event(event),
-            _ => {}
+            SwarmEvent::ListenerClosed { addresses, reason: Err(e), .. } => {
+                self.fail(None, None, format!("listener {addresses:?} closed: {e}"));
+            }
+            SwarmEvent::ListenerError { error, .. } => self.fail(None, None, format!("listener: {error}")),
+            other => tracing::debug!(event = ?other, "swarm event"),
         }
     }
 

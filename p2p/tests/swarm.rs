@@ -117,3 +117,29 @@ async fn gift_through_the_relay_server() {
     assert_eq!(holding, Holding::Held);
     relay.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_only_and_tcp_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::new(dir.path());
+    let mut a = world.peer("a");
+    let b = world.peer("b");
+    let first = world.ticket(&mut a, "20");
+    let second = world.ticket(&mut a, "21");
+    let (mut sender, mut receiver) = (a.wallet, b.wallet);
+    for (ticket, listen) in [(first, "/ip4/127.0.0.1/udp/0/quic-v1"), (second, "/ip4/127.0.0.1/tcp/0")] {
+        let config = NodeConfig { listen: vec![listen.parse().unwrap()], ..NodeConfig::loopback() };
+        let out = tessera_p2p::loopback::transfer_with(
+            sender,
+            receiver,
+            vec![ticket],
+            OfferTerms::Gift,
+            Duration::from_secs(30),
+            config,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("over {listen}: {e}"));
+        assert_eq!(out.receiver.instrument(&ticket).unwrap().holding, Holding::Held);
+        (sender, receiver) = (out.sender, out.receiver);
+    }
+}

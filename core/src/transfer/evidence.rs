@@ -276,3 +276,41 @@ impl DoubleSaleProof {
             && decline.verify(claimant).is_ok()
     }
 }
+
+/// What a wallet uploads at reconciliation about its transfers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferEvidence {
+    /// Sales this wallet paid for and has not received: claims for the registry.
+    pub claims: Vec<SaleClaim>,
+    /// Certificates this wallet sent (items endorsed away), with the
+    /// receipt when it came: the deliveries the registry registers.
+    pub deliveries: Vec<(super::TransferCertificate, Option<super::Receipt>)>,
+}
+
+impl<S: crate::store::WalletStore> crate::Wallet<S> {
+    /// The evidence to upload at reconciliation: a [`SaleClaim`] for every
+    /// sale accepted and paid but not yet delivered, and every certificate
+    /// sent. Reading only; uploading twice changes nothing at the registry.
+    pub fn transfer_evidence(&self) -> Result<TransferEvidence, super::TransferError> {
+        use super::state::{PROTOCOL_IN, PROTOCOL_OUT, ReceiverState, SenderState};
+        let mut out = TransferEvidence { claims: Vec::new(), deliveries: Vec::new() };
+        for record in self.store.all_pending()? {
+            match record.protocol.as_str() {
+                PROTOCOL_IN => {
+                    if let ReceiverState::Accepted(offer, acceptance) = super::receiver::load(&record.state)?
+                        && matches!(offer.body.terms, Terms::Sale { .. })
+                    {
+                        out.claims.push(SaleClaim { offer, acceptance });
+                    }
+                }
+                PROTOCOL_OUT => match super::sender::load(&record.state)? {
+                    SenderState::Certified(s) => out.deliveries.push((s.certificate, None)),
+                    SenderState::Completed(s) => out.deliveries.push((s.certified.certificate, Some(s.receipt))),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}

@@ -205,7 +205,7 @@ impl<S: WalletStore> Wallet<S> {
         }
 
         let mut batch = WriteBatch::new();
-        let mut events = vec![TransferEvent::Accepted { exchange, role: Role::Sender }];
+        let events = vec![TransferEvent::Accepted { exchange, role: Role::Sender }];
         let mut received = Vec::new();
         let mut change_sent = Vec::new();
         let mut change_links = Vec::new();
@@ -213,9 +213,6 @@ impl<S: WalletStore> Wallet<S> {
             Terms::Gift => {
                 if !a.payment.is_empty() || !a.change_keys.is_empty() {
                     return Err(TransferError::BadPayment("a gift takes no payment"));
-                }
-                for id in &offered.change_reserved {
-                    let _ = id; // a gift reserves no change
                 }
             }
             Terms::Sale { price, payee_keys, .. } => {
@@ -337,7 +334,6 @@ impl<S: WalletStore> Wallet<S> {
         batch.push(self.put_sender(exchange, &state, now));
         self.store.apply(batch)?;
         tracing::info!(%exchange, payment_notes = received.len(), "acceptance answered with a certificate");
-        let _ = &mut events;
         Ok(Step { send: Some(TransferMessage::Certificate(certificate).to_bytes()), events, timeout: None })
     }
 

@@ -878,3 +878,23 @@ fn states_and_messages_round_trip() {
     assert_eq!(SaleClaim::from_bytes(&claim.to_bytes()).unwrap(), claim);
     assert_eq!(sim.peers[B].wallet.transfers().unwrap()[0].state, "accepted");
 }
+
+#[test]
+fn wallets_export_their_evidence_for_reconciliation() {
+    let (mut sim, _, offer, acceptance) = accepted_sale();
+    // B paid, nothing delivered yet: one claim.
+    let evidence = sim.wallet(B).transfer_evidence().unwrap();
+    assert_eq!(evidence.claims, vec![SaleClaim { offer: offer.clone(), acceptance }]);
+    assert!(evidence.deliveries.is_empty());
+    // A answers; the certificate is lost: A has a delivery without receipt.
+    let (to, bytes) = sim.queue.pop_front().unwrap();
+    sim.deliver(to, bytes);
+    let a_evidence = sim.wallet(A).transfer_evidence().unwrap();
+    assert_eq!(a_evidence.deliveries.len(), 1);
+    assert!(a_evidence.deliveries[0].1.is_none());
+    // Once complete, B has no open claim and A holds the receipt.
+    sim.settle();
+    assert!(sim.wallet(B).transfer_evidence().unwrap().claims.is_empty());
+    assert!(sim.wallet(A).transfer_evidence().unwrap().deliveries[0].1.is_some());
+    let _ = offer;
+}
