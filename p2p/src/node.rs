@@ -343,11 +343,28 @@ pub async fn spawn_with_identity<S: WalletStore + 'static>(
     let peer_id = *swarm.local_peer_id();
     let (commands, command_rx) = mpsc::unbounded_channel();
     let (events, event_rx) = mpsc::unbounded_channel();
+    // After a restart: what each exchange in progress must send again, to
+    // the peer remembered for it, as soon as that peer is connected.
+    let mut parked: HashMap<PeerId, Vec<Outgoing>> = HashMap::new();
+    let mut exchange_peers = HashMap::new();
+    for r in wallet.resume_transfers()? {
+        let Some(peer) = wallet.transfer_peer(&r.exchange)?.and_then(|b| PeerId::from_bytes(&b).ok()) else {
+            continue;
+        };
+        exchange_peers.insert(r.exchange, peer);
+        parked.entry(peer).or_default().push(Outgoing {
+            peer,
+            exchange: Some(r.exchange),
+            bytes: r.bytes,
+            attempts: 0,
+        });
+    }
     let node = Node {
+        parked,
         swarm,
         wallet,
         events,
-        exchange_peers: HashMap::new(),
+        exchange_peers,
         addresses: HashMap::new(),
         in_flight: HashMap::new(),
         retry: Vec::new(),
@@ -373,6 +390,7 @@ struct Node<S: WalletStore> {
     in_flight: HashMap<request_response::OutboundRequestId, Outgoing>,
     retry: Vec<Outgoing>,
     relayed_listen: Vec<Multiaddr>,
+    parked: HashMap<PeerId, Vec<Outgoing>>,
 }
 
 impl<S: WalletStore + 'static> Node<S> {
@@ -391,6 +409,14 @@ impl<S: WalletStore + 'static> Node<S> {
                 event = self.swarm.select_next_some() => self.swarm_event(event),
                 _ = tick.tick() => self.tick(),
             }
+        }
+    }
+
+    /// Ties an exchange to a peer, in memory and in the wallet (for restarts).
+    fn bind(&mut self, exchange: ExchangeId, peer: PeerId) {
+        self.exchange_peers.insert(exchange, peer);
+        if let Err(e) = self.wallet.remember_transfer_peer(exchange, &peer.to_bytes()) {
+            self.fail(Some(peer), Some(exchange), format!("could not remember the peer: {e}"));
         }
     }
 
@@ -433,7 +459,7 @@ impl<S: WalletStore + 'static> Node<S> {
             Command::Offer { peer, items, terms, ttl, reply } => {
                 let expires = self.wallet.now().saturating_add(ttl);
                 let result = self.wallet.offer_transfer(&items, terms, expires).map(|(exchange, step)| {
-                    self.exchange_peers.insert(exchange, peer);
+                    self.bind(exchange, peer);
                     self.route(peer, step);
                     exchange
                 });
@@ -515,6 +541,9 @@ impl<S: WalletStore + 'static> Node<S> {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                 let relayed = endpoint.get_remote_address().iter().any(|p| p == Protocol::P2pCircuit);
                 self.emit(NodeEvent::Connected { peer: peer_id, relayed });
+                for out in self.parked.remove(&peer_id).unwrap_or_default() {
+                    self.send(out);
+                }
             }
             SwarmEvent::Behaviour(WalletBehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -541,8 +570,10 @@ impl<S: WalletStore + 'static> Node<S> {
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
                 let exchange = TransferMessage::from_bytes(&request).ok().map(|m| m.offer_id());
-                if let Some(exchange) = exchange {
-                    self.exchange_peers.entry(exchange).or_insert(peer);
+                if let Some(exchange) = exchange
+                    && !self.exchange_peers.contains_key(&exchange)
+                {
+                    self.bind(exchange, peer);
                 }
                 let ack = match self.wallet.handle_transfer(&request) {
                     Ok(step) => {

@@ -143,3 +143,55 @@ async fn quic_only_and_tcp_only() {
         (sender, receiver) = (out.sender, out.receiver);
     }
 }
+
+/// The sender's node stops after its offer was answered but before the
+/// acceptance reached it; restarted on its wallet file with the same
+/// identity, it resends the offer to the remembered peer, gets the stored
+/// acceptance again, and the exchange completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_resumes_its_exchanges() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::new(dir.path());
+    let mut a = world.peer("a");
+    let b = world.peer("b");
+    let ticket = world.ticket(&mut a, "30");
+    let identity = libp2p::identity::Keypair::generate_ed25519();
+    // The node takes the wallet; a scratch wallet stands in until the reopen.
+    let a_wallet = std::mem::replace(&mut a.wallet, world.peer("scratch").wallet);
+    let (na, _ea) = tessera_p2p::spawn_with_identity(a_wallet, NodeConfig::loopback(), identity.clone()).await.unwrap();
+    let (nb, mut eb) = spawn(b.wallet, NodeConfig::loopback()).await.unwrap();
+    let b_uri = wait_for_uri(&nb).await.unwrap();
+    na.dial(b_uri.clone()).await.unwrap();
+    let exchange = na.offer(nb.peer_id(), vec![ticket], OfferTerms::Gift, 600).await.unwrap();
+    // B's user takes their time; A's node goes away meanwhile.
+    let offer_seen = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let NodeEvent::OfferReceived { offer, .. } = eb.next_event().await.unwrap() {
+                return offer.offer_id;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(offer_seen, exchange);
+    let a_wallet = na.stop().await.unwrap();
+    drop(a_wallet);
+    nb.accept(exchange).await.unwrap();
+    // A comes back from its file with the same network identity.
+    a.reopen();
+    let a_wallet = std::mem::replace(&mut a.wallet, world.peer("scratch2").wallet);
+    let (na, mut ea) = tessera_p2p::spawn_with_identity(a_wallet, NodeConfig::loopback(), identity).await.unwrap();
+    na.dial(b_uri).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let NodeEvent::Completed { exchange: e, role: Role::Sender, .. } = ea.next_event().await.unwrap() {
+                assert_eq!(e, exchange);
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the restarted sender completes");
+    let holding = nb.with_wallet(move |w| w.instrument(&ticket).unwrap().holding).await.unwrap();
+    assert_eq!(holding, Holding::Held);
+}

@@ -93,6 +93,8 @@ use crate::verify::Rejection;
 use crate::wallet::{Wallet, WalletError};
 use rand::rngs::OsRng;
 
+const META_PEER_PREFIX: &str = "transfer-peer/";
+
 /// Payee keys a sale offer names: the most notes a buyer may pay with.
 pub const PAYEE_KEYS_PER_SALE: usize = 8;
 
@@ -396,6 +398,26 @@ impl<S: WalletStore> Wallet<S> {
             created_at: now,
         };
         (public, Write::InsertKey(record))
+    }
+
+    /// Remembers which transport peer (opaque bytes, at most 128) an
+    /// exchange runs with, so that after a restart the transport knows where
+    /// to resend what [`Wallet::resume_transfers`] returns.
+    pub fn remember_transfer_peer(&mut self, exchange: ExchangeId, peer: &[u8]) -> Result<(), TransferError> {
+        if peer.len() > 128 {
+            return Err(TransferError::BadItems("a peer address is at most 128 bytes"));
+        }
+        let key = format!("{META_PEER_PREFIX}{exchange}");
+        if self.store.meta(&key)?.as_deref() == Some(peer) {
+            return Ok(());
+        }
+        self.store.apply(crate::store::WriteBatch(vec![Write::PutMeta(key, peer.to_vec())]))?;
+        Ok(())
+    }
+
+    /// The transport peer remembered for an exchange.
+    pub fn transfer_peer(&self, exchange: &ExchangeId) -> Result<Option<Vec<u8>>, TransferError> {
+        Ok(self.store.meta(&format!("{META_PEER_PREFIX}{exchange}"))?)
     }
 
     /// Exchanges in this wallet, in progress first.
