@@ -502,7 +502,10 @@ impl<S: WalletStore> Wallet<S> {
                 },
                 PROTOCOL_IN => match receiver::load(&record.state)? {
                     ReceiverState::Accepted(o, a) => (Role::Receiver, o, TransferMessage::Acceptance(a)),
-                    ReceiverState::Declined(o, d) => (Role::Receiver, o, TransferMessage::Decline(d)),
+                    // A decline only matters while the sender still holds the items locked.
+                    ReceiverState::Declined(o, d) if self.now() <= o.body.expires_at => {
+                        (Role::Receiver, o, TransferMessage::Decline(d))
+                    }
                     _ => continue,
                 },
                 _ => continue,
