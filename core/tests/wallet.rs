@@ -704,3 +704,39 @@ fn debug_output_redacts_every_secret() {
     assert!(shown[0].1.contains(&wallet.account_key().to_hex()));
     assert!(shown[7].1.contains(&holder.to_hex()));
 }
+
+#[test]
+fn deny_lists_are_checked_and_denied_instruments_refused() {
+    let world = World::new();
+    let path = world.path("alice");
+    let mut wallet = world.wallet("alice");
+    let holder = wallet.new_holder_key().expect("key");
+    let denied = world.ticket(holder, true);
+    let mut list = tessera_core::DenyList::empty();
+    list.deny(denied.id());
+    list.deny(tessera_core::InstrumentId([7; 16]));
+    let v2 = world.registry.deny_list(list.clone()).expect("signs");
+    wallet.install_deny_list(&v2.to_bytes()).expect("installs");
+    assert!(wallet.deny_list().denies(&denied.id()));
+    assert_refused_unchanged(&path, WalletError::Rejected(Rejection::Denied), || {
+        wallet.import_instrument(denied.clone())
+    });
+
+    let impostor = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
+    let mut bigger = list.clone();
+    bigger.deny(tessera_core::InstrumentId([8; 16]));
+    let forged = impostor.deny_list(bigger).expect("signs");
+    assert_refused_unchanged(&path, WalletError::Trust(TrustError::BadSignature), || {
+        wallet.install_deny_list(&forged.to_bytes())
+    });
+    let mut older = tessera_core::DenyList::empty();
+    older.deny(tessera_core::InstrumentId([9; 16]));
+    let v1 = world.registry.deny_list(older).expect("signs");
+    assert_refused_unchanged(&path, WalletError::Trust(TrustError::Stale { installed: 2, offered: 1 }), || {
+        wallet.install_deny_list(&v1.to_bytes())
+    });
+    drop(wallet);
+    // The installed list survives a reopen.
+    let reopened = Wallet::open_at(&path, &storage_keys(), world.clock.clone()).expect("opens");
+    assert_eq!(reopened.deny_list(), &list);
+}
