@@ -242,7 +242,7 @@ impl<S: WalletStore> Wallet<S> {
                             found: link.body.new_holder,
                         });
                     }
-                    verifier
+                    let verified = verifier
                         .verify_for_holder(note, payee, now)
                         .map_err(|reason| TransferError::Rejected { id, reason })?;
                     let existing = self.store.instrument(&id)?;
@@ -253,8 +253,8 @@ impl<S: WalletStore> Wallet<S> {
                         instrument: note.clone(),
                         holder: *payee,
                         holding: Holding::Held,
-                        uses_left: 1,
-                        status: Status::Active,
+                        uses_left: verified.state.uses_left,
+                        status: verified.state.status,
                         exam_counter: existing.as_ref().map_or(0, |r| r.exam_counter),
                         updated_at: now,
                     };
