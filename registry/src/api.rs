@@ -126,6 +126,13 @@ pub fn router(registry: Arc<Registry>) -> Router {
             }),
         )
         .route("/gifts/answer", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, _, b| r.answer_gift(c, b))))
+        .route("/gate/bags", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, _, b| r.upload_bag(c, b))))
+        .route(
+            "/gate/settlement",
+            post(|s: State<Shared>, req: Request| {
+                signed(s, req, |r, c, _, _b: wire::SettlementRequest| r.settlement(c))
+            }),
+        )
         .fallback(|| async { ApiError::not_found("no_route", "no such endpoint").into_response() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -17,8 +17,8 @@
 use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
-    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, GiftRow, InstrumentRow, LinkRecord, NoteExchange,
-    NoteSpend, Notice, Party, RegistryStore,
+    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, ExaminationRow, GiftRow, InstrumentRow, LinkRecord,
+    NoteExchange, NoteSpend, Notice, Party, RegistryStore,
 };
 use crate::wire;
 use rand::rngs::OsRng;
@@ -1009,6 +1009,52 @@ impl Registry {
             state: InstrumentState { uses_left: row.uses_left, status: row.status },
         };
         self.certify(&chain, &verified, &row)
+    }
+
+    /// `POST /gate/bags`: a certified gate settles a bag. Refused whole
+    /// (nothing stored) for a reused bag number, a record twice in the bag,
+    /// or a record already settled.
+    pub fn upload_bag(&self, caller: &PublicKey, req: wire::BagUpload) -> Result<wire::SettlementReport, ApiError> {
+        use tessera_core::presentation::{BagBody, BagError, Outcome};
+        let bytes =
+            wire::unb64(&req.bag).ok_or_else(|| ApiError::bad_request("bad_base64", "the bag is not base64"))?;
+        let bag = Signed::<BagBody>::from_bytes(&bytes)?;
+        if bag.body.gate != *caller {
+            return Err(ApiError::forbidden("wrong_gate", "a gate uploads only its own bags"));
+        }
+        if !self.trust_list()?.certifies(caller, Role::Gate, self.now()) {
+            return Err(ApiError::forbidden("not_gate", "the key is not certified as a gate"));
+        }
+        bag.check().map_err(|e| match e {
+            BagError::Duplicate(_) => ApiError::bad_request("duplicate_record", e.to_string()),
+            BagError::TooManyEntries(_) => ApiError::new(413, "too_large", e.to_string()),
+            _ => ApiError::unprocessable("bad_bag", e.to_string()),
+        })?;
+        let records: Vec<ExaminationRow> = bag
+            .body
+            .entries
+            .iter()
+            .map(|e| {
+                let c = &e.certificate.body;
+                ExaminationRow {
+                    certificate: e.certificate.digest(),
+                    instrument: c.instrument_id,
+                    admitted: c.outcome == Outcome::Admitted,
+                    uses_left: c.uses_left,
+                    status: c.status,
+                    examined_at: c.time,
+                }
+            })
+            .collect();
+        let s = self.store.settle_bag(caller, bag.body.bag_number, &records, self.now())?;
+        tracing::info!(gate = %caller.short(), bag = bag.body.bag_number, admitted = s.admitted, "bag settled");
+        Ok(wire::SettlementReport { gate: caller.to_hex(), bags: s.bags, admitted: s.admitted, refused: s.refused })
+    }
+
+    /// `POST /gate/settlement`.
+    pub fn settlement(&self, caller: &PublicKey) -> Result<wire::SettlementReport, ApiError> {
+        let s = self.store.settlement(caller)?;
+        Ok(wire::SettlementReport { gate: caller.to_hex(), bags: s.bags, admitted: s.admitted, refused: s.refused })
     }
 
     /// `POST /sync`.

@@ -423,3 +423,30 @@ pub struct GiftAnswer {
     /// The recipient's fresh holder key, hex (required to accept).
     pub holder: Option<String>,
 }
+
+/// `POST /gate/bags`: a gate's signed bag of examination records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BagUpload {
+    /// `Signed<BagBody>`, base64 CBOR.
+    pub bag: String,
+}
+
+/// A settlement report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementReport {
+    /// The gate, hex.
+    pub gate: String,
+    /// Bags settled (this bag alone in a bag answer).
+    pub bags: u64,
+    /// Admissions settled.
+    pub admitted: u64,
+    /// Refusals recorded.
+    pub refused: u64,
+}
+
+/// `POST /gate/settlement`: the signing gate's totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementRequest {}

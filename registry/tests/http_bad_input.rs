@@ -27,6 +27,8 @@ const SIGNED: &[&str] = &[
     "/gifts",
     "/gifts/pending",
     "/gifts/answer",
+    "/gate/bags",
+    "/gate/settlement",
 ];
 
 struct Sent {

@@ -288,3 +288,108 @@ fn gift_through_the_registry_is_never_in_two_places() {
     assert_eq!(back.holding, tessera_core::store::Holding::Held);
     assert_eq!(status(&s.client, &second).holder, back.holder.to_hex());
 }
+
+#[test]
+fn gate_bags_settle_once_with_reasons() {
+    use tessera_core::presentation::{
+        BagBody, BagEntry, ExaminationBody, Instruction, Outcome, PresentationBody, StateChange,
+    };
+    use tessera_core::{Digest, InstrumentId, Signed, Status};
+    let s = setup();
+    let gate = LocalSigner::from_seed(&[21; 32]);
+    let _: wire::PartyResponse = s
+        .client
+        .post(
+            "/admin/parties",
+            &s.operator,
+            &wire::PartyRequest {
+                key: gate.public_key().to_hex(),
+                role: "gate".into(),
+                name: "North 1".into(),
+                not_after: u64::MAX / 2,
+            },
+        )
+        .unwrap();
+    let holder = LocalSigner::from_seed(&[22; 32]);
+    let issued: wire::InstrumentsResponse = s
+        .client
+        .post(
+            "/issue/ticket",
+            &s.organiser,
+            &wire::IssueTicketRequest {
+                event_id: "finals".into(),
+                zone: "north".into(),
+                seat: None,
+                holder: holder.public_key().to_hex(),
+            },
+        )
+        .unwrap();
+    let ticket = tessera_core::Instrument::from_bytes(&wire::unb64(&issued.instruments[0]).unwrap()).unwrap();
+    let entry = |counter: u32| {
+        let answer = Signed::sign(
+            PresentationBody {
+                challenge: Digest([counter as u8; 32]),
+                instrument_id: ticket.id(),
+                sequence: 0,
+                tip: ticket.tip_digest(),
+                instruction: Instruction::Enter,
+                change: StateChange { uses_before: 1, uses_after: 0, status_after: Status::Active },
+                counter,
+                time: 10,
+            },
+            &holder,
+        )
+        .unwrap();
+        let certificate = Signed::sign(
+            ExaminationBody {
+                gate: gate.public_key(),
+                challenge: Digest([counter as u8; 32]),
+                presentation: answer.digest(),
+                instrument_id: ticket.id(),
+                instruction: Instruction::Enter,
+                counter,
+                uses_left: 0,
+                status: Status::Active,
+                outcome: Outcome::Admitted,
+                record: u64::from(counter),
+                time: 10,
+            },
+            &gate,
+        )
+        .unwrap();
+        BagEntry { instrument: ticket.clone(), answer, certificate }
+    };
+    let bag = |number: u64, entries: Vec<BagEntry>| {
+        let signed =
+            Signed::sign(BagBody { gate: gate.public_key(), bag_number: number, packed_at: 11, entries }, &gate)
+                .unwrap();
+        wire::BagUpload { bag: wire::b64(&signed.to_bytes()) }
+    };
+    let upload = |b: &wire::BagUpload| s.client.post::<_, wire::SettlementReport>("/gate/bags", &gate, b);
+    let store = s.registry.registry.store().clone();
+
+    let report = upload(&bag(1, vec![entry(1)])).unwrap();
+    assert_eq!((report.bags, report.admitted, report.refused), (1, 1, 0));
+    assert_eq!(status(&s.client, &ticket.id()).uses_left, 0, "the admission is applied to the registered list");
+
+    let before = store.dump().unwrap();
+    let refused = |b: wire::BagUpload, code: &str, st: u16| match upload(&b).unwrap_err() {
+        ClientError::Refused { status, body } => {
+            assert_eq!((status, body.error.as_str()), (st, code), "{}", body.message)
+        }
+        other => panic!("{other}"),
+    };
+    refused(bag(1, vec![entry(2)]), "bag_reused", 409);
+    refused(bag(2, vec![entry(2), entry(1)]), "already_settled", 409);
+    refused(bag(3, vec![entry(3), entry(3)]), "duplicate_record", 400);
+    // Someone else's bag.
+    let stranger = s.client.post::<_, wire::SettlementReport>("/gate/bags", &s.organiser, &bag(4, vec![entry(4)]));
+    assert!(matches!(stranger, Err(ClientError::Refused { status: 403, .. })));
+    assert_eq!(store.dump().unwrap(), before, "a refused bag changes nothing");
+
+    let ok = upload(&bag(2, vec![entry(2)])).unwrap();
+    assert_eq!(ok.admitted, 1);
+    let totals: wire::SettlementReport = s.client.post("/gate/settlement", &gate, &wire::SettlementRequest {}).unwrap();
+    assert_eq!((totals.bags, totals.admitted, totals.refused), (2, 2, 0));
+    let _ = InstrumentId([0; 16]);
+}

@@ -481,6 +481,36 @@ pub fn gifts_settle_once<S: RegistryStore>(store: S, open: Opener<'_, S>) {
     assert_eq!(store.dump().unwrap(), before);
 }
 
+pub fn bags_settle_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let a = f.signer();
+    let t = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+    let gate = PublicKey([30; 32]);
+    let record = |n: u8, admitted: bool| super::ExaminationRow {
+        certificate: tessera_core::Digest([n; 32]),
+        instrument: t.id(),
+        admitted,
+        uses_left: 0,
+        status: Status::Active,
+        examined_at: NOW,
+    };
+    let s1 = store.settle_bag(&gate, 1, &[record(1, true), record(2, false)], NOW).unwrap();
+    assert_eq!((s1.bags, s1.admitted, s1.refused), (1, 1, 1));
+    assert_eq!(store.instrument(&t.id()).unwrap().unwrap().uses_left, 0);
+    let before = store.dump().unwrap();
+    assert!(matches!(store.settle_bag(&gate, 1, &[record(3, true)], NOW), Err(StoreError::BagReused { .. })));
+    assert_eq!(
+        store.settle_bag(&gate, 2, &[record(4, true), record(1, true)], NOW),
+        Err(StoreError::AlreadySettled(tessera_core::Digest([1; 32])))
+    );
+    assert_eq!(store.dump().unwrap(), before, "a refused bag changes nothing");
+    // Another gate's number 1 is its own.
+    store.settle_bag(&PublicKey([31; 32]), 1, &[record(5, true)], NOW).unwrap();
+    let total = store.settlement(&gate).unwrap();
+    assert_eq!((total.bags, total.admitted, total.refused), (1, 1, 1));
+}
+
 /// Several handles (connections, as separate processes would have) race to
 /// register conflicting endorsements and to spend the same notes: exactly
 /// one link per (instrument, sequence), each note spent once, and the money
@@ -572,7 +602,7 @@ macro_rules! registry_conformance {
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
-            parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, status_changes_are_conditional,
+            parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);
     };
     (@cases [$($attrs:tt)*] $make:expr; $case:ident $(, $rest:ident)*) => {

@@ -68,6 +68,17 @@ pub enum StoreError {
     /// An instrument that must exist does not.
     #[error("unknown instrument {0}")]
     UnknownInstrument(InstrumentId),
+    /// A gate used a bag number twice. Nothing was applied.
+    #[error("bag number {number} of gate {gate} was already settled")]
+    BagReused {
+        /// The gate.
+        gate: PublicKey,
+        /// The number.
+        number: u64,
+    },
+    /// An examination record was settled before. Nothing was applied.
+    #[error("examination record {0} was already settled")]
+    AlreadySettled(Digest),
     /// An instrument to retire is not active or not held by the given key.
     #[error("instrument {0} is not active under the given holder")]
     NotActive(InstrumentId),
@@ -318,6 +329,34 @@ pub struct GiftRow {
     pub created_at: Timestamp,
 }
 
+/// One examination record of a bag, as settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExaminationRow {
+    /// Digest of the gate's certificate: the record's identity.
+    pub certificate: Digest,
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// Admitted (the state change happened) or refused.
+    pub admitted: bool,
+    /// Uses left after it.
+    pub uses_left: u16,
+    /// Status after it.
+    pub status: Status,
+    /// When it happened.
+    pub examined_at: Timestamp,
+}
+
+/// A gate's settlement totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settlement {
+    /// Bags settled.
+    pub bags: u64,
+    /// Admissions settled.
+    pub admitted: u64,
+    /// Refusals recorded.
+    pub refused: u64,
+}
+
 /// Money totals for one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MoneyTotals {
@@ -419,6 +458,20 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// Moves a pending gift to `state`, settled to `holder`; `false` (no
     /// change) when it is not pending.
     fn settle_gift(&self, gift_id: &[u8; 16], state: &str, holder: &PublicKey) -> StoreResult<bool>;
+
+    /// Settles a bag: its number (single-use per gate), each record (once
+    /// ever), and the admitted records' state changes on the registered
+    /// list, in one transaction. A reused number or an already settled
+    /// record refuses the whole bag.
+    fn settle_bag(
+        &self,
+        gate: &PublicKey,
+        bag_number: u64,
+        records: &[ExaminationRow],
+        now: Timestamp,
+    ) -> StoreResult<Settlement>;
+    /// A gate's totals.
+    fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement>;
 
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;

@@ -8,9 +8,10 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, GiftRow, InstrumentRow,
-    LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
-    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
+    GiftRow, InstrumentRow, LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, Settlement,
+    StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str, to_i64,
+    to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -22,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_events.sql"),
     include_str!("../../migrations/postgres/0003_gifts.sql"),
+    include_str!("../../migrations/postgres/0004_bags.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -39,6 +41,8 @@ const TABLES: &[&str] = &[
     "notices",
     "events",
     "gifts",
+    "bags",
+    "examinations",
 ];
 
 /// Idle connections kept for reuse.
@@ -953,6 +957,65 @@ impl RegistryStore for PostgresRegistry {
                 &[&gift_id.as_slice(), &state, &holder.as_bytes().as_slice()],
             )?;
             Ok(n == 1)
+        })
+    }
+
+    fn settle_bag(
+        &self,
+        gate: &PublicKey,
+        bag_number: u64,
+        records: &[ExaminationRow],
+        now: Timestamp,
+    ) -> StoreResult<Settlement> {
+        self.write(|tx| {
+            let admitted = records.iter().filter(|r| r.admitted).count() as i64;
+            let n = tx.tx.execute(
+                "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at) VALUES ($1, $2, $3, $4, $5) ON \
+                 CONFLICT DO NOTHING",
+                &[&gate.as_bytes().as_slice(), &to_i64(bag_number)?, &(records.len() as i64), &admitted, &to_i64(now)?],
+            )?;
+            if n == 0 {
+                return Err(StoreError::BagReused { gate: *gate, number: bag_number }.into());
+            }
+            for r in records {
+                let n = tx.tx.execute(
+                    "INSERT INTO examinations (certificate, gate, bag_number, instrument, admitted, uses_left, status, \
+                     examined_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    &[
+                        &r.certificate.as_bytes().as_slice(),
+                        &gate.as_bytes().as_slice(),
+                        &to_i64(bag_number)?,
+                        &r.instrument.as_bytes().as_slice(),
+                        &i64::from(r.admitted),
+                        &i64::from(r.uses_left),
+                        &status_str(r.status),
+                        &to_i64(r.examined_at)?,
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::AlreadySettled(r.certificate).into());
+                }
+                if r.admitted {
+                    tx.tx.execute(
+                        "UPDATE instruments SET uses_left = LEAST(uses_left, $2), status = CASE WHEN $3 = 'active' THEN \
+                         status ELSE $3 END, updated_at = $4 WHERE id = $1",
+                        &[&r.instrument.as_bytes().as_slice(), &i64::from(r.uses_left), &status_str(r.status), &to_i64(now)?],
+                    )?;
+                }
+            }
+            Ok(Settlement { bags: 1, admitted: admitted as u64, refused: records.len() as u64 - admitted as u64 })
+        })
+    }
+
+    fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement> {
+        self.read(|c| {
+            let r = c.query_one(
+                "SELECT COUNT(*)::BIGINT, COALESCE(SUM(entries), 0)::BIGINT, COALESCE(SUM(admitted), 0)::BIGINT FROM \
+                 bags WHERE gate = $1",
+                &[&gate.as_bytes().as_slice()],
+            )?;
+            let (bags, entries, admitted): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
         })
     }
 

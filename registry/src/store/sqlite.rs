@@ -4,9 +4,10 @@
 
 use super::logic::{self, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, FormerHolder, GiftRow, InstrumentRow,
-    LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, StoreError, StoreResult, digest_from, id_from,
-    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
+    GiftRow, InstrumentRow, LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, Settlement,
+    StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str, to_i64,
+    to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -19,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_events.sql"),
     include_str!("../../migrations/sqlite/0003_gifts.sql"),
+    include_str!("../../migrations/sqlite/0004_bags.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -36,6 +38,8 @@ const TABLES: &[&str] = &[
     "notices",
     "events",
     "gifts",
+    "bags",
+    "examinations",
 ];
 
 /// The registry on one SQLite file.
@@ -914,6 +918,74 @@ impl RegistryStore for SqliteRegistry {
                 )
                 .map_err(backend)?;
             Ok(n == 1)
+        })
+    }
+
+    fn settle_bag(
+        &self,
+        gate: &PublicKey,
+        bag_number: u64,
+        records: &[ExaminationRow],
+        now: Timestamp,
+    ) -> StoreResult<Settlement> {
+        self.write(|tx| {
+            let admitted = records.iter().filter(|r| r.admitted).count();
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT DO NOTHING",
+                    params![gate.as_bytes(), to_i64(bag_number)?, records.len() as i64, admitted as i64, to_i64(now)?],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::BagReused { gate: *gate, number: bag_number });
+            }
+            for r in records {
+                let n = tx
+                    .tx
+                    .execute(
+                        "INSERT INTO examinations (certificate, gate, bag_number, instrument, admitted, uses_left, \
+                         status, examined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                        params![
+                            r.certificate.as_bytes(),
+                            gate.as_bytes(),
+                            to_i64(bag_number)?,
+                            r.instrument.as_bytes(),
+                            r.admitted,
+                            r.uses_left,
+                            status_str(r.status),
+                            to_i64(r.examined_at)?
+                        ],
+                    )
+                    .map_err(backend)?;
+                if n == 0 {
+                    return Err(StoreError::AlreadySettled(r.certificate));
+                }
+                if r.admitted {
+                    tx.tx
+                        .execute(
+                            "UPDATE instruments SET uses_left = MIN(uses_left, ?2), status = CASE WHEN ?3 = 'active' \
+                             THEN status ELSE ?3 END, updated_at = ?4 WHERE id = ?1",
+                            params![r.instrument.as_bytes(), r.uses_left, status_str(r.status), to_i64(now)?],
+                        )
+                        .map_err(backend)?;
+                }
+            }
+            Ok(Settlement { bags: 1, admitted: admitted as u64, refused: (records.len() - admitted) as u64 })
+        })
+    }
+
+    fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement> {
+        self.with(|c| {
+            let (bags, entries, admitted): (i64, i64, i64) = c
+                .query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(entries), 0), COALESCE(SUM(admitted), 0) FROM bags WHERE gate = ?1",
+                    params![gate.as_bytes()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(backend)?;
+            Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
         })
     }
 
