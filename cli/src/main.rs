@@ -3,6 +3,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod demo;
+mod p2p_cmd;
+mod registry_cmd;
 mod wallet_cmd;
 
 use anyhow::Result;
@@ -59,6 +61,24 @@ enum Command {
     NewKey,
     /// Pin the service provider's key and install its trust list.
     Trust(wallet_cmd::TrustArgs),
+    /// Receive offers from other wallets over libp2p and answer them.
+    Listen(p2p_cmd::ListenArgs),
+    /// Offer instruments to another wallet (gift, or sale with --price).
+    Offer(p2p_cmd::OfferArgs),
+    /// Exchanges in progress.
+    Pending,
+    /// Run a libp2p relay so wallets behind NAT can reach each other.
+    Relay(p2p_cmd::RelayArgs),
+    /// Reconcile with the service provider: lists, certificates, conflicts.
+    Sync(registry_cmd::RegistryArgs),
+    /// Buy a ticket from the service provider with notes.
+    Buy(registry_cmd::BuyArgs),
+    /// Give a ticket back for notes.
+    Refund(registry_cmd::RefundArgs),
+    /// Add money through the payment provider (and take it as notes).
+    Topup(registry_cmd::TopUpArgs),
+    /// Give notes back to the service provider.
+    Redeem(registry_cmd::RedeemArgs),
     /// Run the whole system on embedded defaults and tell what happens.
     Demo,
 }
@@ -89,6 +109,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Export { id, out } => wallet_cmd::export(&location, &id, out.as_deref()),
         Command::NewKey => wallet_cmd::new_key(&location),
         Command::Trust(args) => wallet_cmd::trust(&location, args),
+        Command::Listen(args) => p2p_cmd::listen(&location, args),
+        Command::Offer(args) => p2p_cmd::offer(&location, args),
+        Command::Pending => p2p_cmd::pending(&location),
+        Command::Relay(args) => p2p_cmd::relay(args),
+        Command::Sync(args) => registry_cmd::sync(&location, &args),
+        Command::Buy(args) => registry_cmd::buy(&location, args),
+        Command::Refund(args) => registry_cmd::refund(&location, args),
+        Command::Topup(args) => registry_cmd::topup(&location, args),
+        Command::Redeem(args) => registry_cmd::redeem(&location, args),
         Command::Demo => demo::run(),
     }
 }
