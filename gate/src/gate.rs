@@ -12,6 +12,7 @@ use rand::rngs::OsRng;
 use std::path::{Path, PathBuf};
 use tessera_core::apdu::{StatusWord, Traffic};
 use tessera_core::codec::Wire;
+use tessera_core::presentation::mesh::{MAX_ENVELOPE_EVENTS, MeshConflict, MeshEnvelope, UsedEventBody, classify};
 use tessera_core::presentation::{
     BagBody, BagEntry, Examination, ExaminationBody, GateContext, GateError, GateEvent, GateExamination, GatePolicy,
     Instruction, MAX_BAG_ENTRIES, Outcome, Presentation, ReentryPolicy,
@@ -101,6 +102,25 @@ pub struct TapReport {
     pub traffic: Traffic,
     /// APDU round trips.
     pub round_trips: usize,
+    /// For an admission: the mesh envelope announcing it to the other gates.
+    pub used_event: Option<Vec<u8>>,
+}
+
+/// What merging one envelope did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    /// Events new to this gate, merged into its used set.
+    pub merged: usize,
+    /// Events already known (or this gate's own).
+    pub known: usize,
+    /// Events refused (bad signature, uncertified gate, bounds).
+    pub rejected: usize,
+    /// Conflicts revealed.
+    pub conflicts: Vec<MeshConflict>,
+}
+
+fn envelope(events: Vec<Signed<UsedEventBody>>) -> Vec<u8> {
+    MeshEnvelope { id: ExchangeId::random(&mut OsRng), events }.to_bytes()
 }
 
 impl TapReport {
@@ -328,6 +348,83 @@ impl Gate {
         Ok(())
     }
 
+    /// The used event for an admission, signed and stored for catch-up.
+    fn used_event(
+        store: &mut GateStore,
+        signer: &LocalSigner,
+        e: &Examination,
+        now: Timestamp,
+    ) -> Result<Signed<UsedEventBody>, GateAppError> {
+        let body = UsedEventBody {
+            gate: signer.public_key(),
+            record: e.certificate.body.record,
+            instrument_id: e.instrument_id,
+            holder: e.holder,
+            uses_consumed: e.presentation.answer.body.change.uses_before.saturating_sub(e.uses_left),
+            instrument: e.presentation.instrument.clone(),
+            time: now,
+        };
+        let event = Signed::sign(body, signer)?;
+        store.put_own_event(&event, now)?;
+        Ok(event)
+    }
+
+    /// Merges an envelope from the mesh. Events from uncertified gates or
+    /// with bad signatures are skipped (and logged); events already known
+    /// change nothing. Returns the conflicts the merge revealed.
+    pub fn merge_envelope(&mut self, bytes: &[u8], now: Timestamp) -> Result<MergeReport, GateAppError> {
+        let envelope = MeshEnvelope::decode(bytes)?;
+        let mut report = MergeReport::default();
+        if let Err(e) = envelope.check_bounds() {
+            tracing::warn!(error = %e, "mesh envelope refused");
+            report.rejected += envelope.events.len();
+            return Ok(report);
+        }
+        let trust = self.trust.as_ref().ok_or(GateAppError::NoTrustList)?;
+        for event in &envelope.events {
+            let e = &event.body;
+            if e.gate == self.signer.public_key() || self.store.has_event(&e.gate, e.record)? {
+                report.known += 1;
+                continue;
+            }
+            if let Err(err) = event.check(trust, now) {
+                tracing::warn!(error = %err, "mesh event refused");
+                report.rejected += 1;
+                continue;
+            }
+            let prior = self.store.prior_use(&e.instrument_id)?;
+            let conflict = classify(prior.as_ref(), e);
+            self.store.merge_event(event, conflict.as_ref(), now)?;
+            report.merged += 1;
+            if let Some(c) = conflict {
+                tracing::warn!(instrument = %c.instrument_id, kind = ?c.kind, remote = %c.remote_gate, "mesh conflict");
+                report.conflicts.push(c);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Envelopes holding every event this gate knows, for a peer that just
+    /// (re)joined: each under the size and count bounds.
+    pub fn catch_up(&self) -> Result<Vec<Vec<u8>>, GateAppError> {
+        let mut out = Vec::new();
+        let mut batch: Vec<Signed<UsedEventBody>> = Vec::new();
+        let mut size = 0usize;
+        for event in self.store.events()? {
+            let len = event.to_bytes().len();
+            if !batch.is_empty() && (batch.len() >= MAX_ENVELOPE_EVENTS || size + len > MeshEnvelope::MAX_LEN / 2) {
+                out.push(envelope(std::mem::take(&mut batch)));
+                size = 0;
+            }
+            size += len;
+            batch.push(event);
+        }
+        if !batch.is_empty() {
+            out.push(envelope(batch));
+        }
+        Ok(out)
+    }
+
     /// Packs up to `max` unpacked records into a signed bag with a fresh,
     /// single-use bag number (allocated and persisted first). `None` when
     /// there is nothing to pack.
@@ -359,6 +456,7 @@ impl Gate {
         let mut round_trips = 0;
         let mut failure = None;
         let mut confirmed = false;
+        let mut used = None;
         while round_trips < MAX_ROUND_TRIPS {
             let Some(command) = exam.next_command() else { break };
             round_trips += 1;
@@ -376,6 +474,9 @@ impl Gate {
                     // Persisted before the certificate leaves.
                     self.store.record(&e, &self.signer.public_key(), now)?;
                     tracing::info!(instrument = %e.instrument_id, outcome = ?e.outcome, "decided");
+                    if e.outcome == Outcome::Admitted {
+                        used = Some(envelope(vec![Self::used_event(&mut self.store, &self.signer, &e, now)?]));
+                    }
                     decided = Some(e);
                 }
                 Ok(GateEvent::Finished) => {
@@ -397,6 +498,6 @@ impl Gate {
             (None, Some(f)) => f,
             (None, None) => Decision::Failed("the exchange did not finish".into()),
         };
-        Ok(TapReport { decision, confirmed, traffic: exam.traffic(), round_trips })
+        Ok(TapReport { decision, confirmed, traffic: exam.traffic(), round_trips, used_event: used })
     }
 }

@@ -18,11 +18,13 @@
 //! ```
 
 pub mod gate;
+#[cfg(feature = "mesh")]
+pub mod mesh;
 #[cfg(feature = "nfc")]
 pub mod nfc;
 pub mod screen;
 pub mod store;
 pub mod vpcd;
 
-pub use gate::{Decision, Gate, GateAppError, TapReport, Transceiver};
+pub use gate::{Decision, Gate, GateAppError, MergeReport, TapReport, Transceiver};
 pub use store::GateStore;

@@ -79,8 +79,9 @@ impl NfcReader {
     }
 
     /// Waits for an ISO 14443-A target (a phone in card emulation) until
-    /// `deadline`. Returns whether one was selected.
-    pub fn wait_for_card(&mut self, deadline: Option<Instant>) -> Result<bool, NfcError> {
+    /// `deadline`, calling `idle` between polls (the mesh is served there).
+    /// Returns whether one was selected.
+    pub fn wait_for_card(&mut self, deadline: Option<Instant>, idle: &mut dyn FnMut()) -> Result<bool, NfcError> {
         let modulation = Modulation { modulation_type: ModulationType::Iso14443a, baud_rate: BaudRate::Baud106 };
         loop {
             match self.device.initiator_select_passive_target(&modulation) {
@@ -91,6 +92,7 @@ impl NfcReader {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
+            idle();
             std::thread::sleep(self.poll);
         }
     }

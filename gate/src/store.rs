@@ -5,10 +5,11 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use tessera_core::codec::Wire;
+use tessera_core::presentation::mesh::{ConflictKind, MeshConflict, UsedEventBody};
 use tessera_core::presentation::{Examination, Ledger, Outcome, PriorUse};
-use tessera_core::{Instrument, InstrumentId, PublicKey, Timestamp};
+use tessera_core::{Instrument, InstrumentId, PublicKey, Signed, Timestamp};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_gate.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_gate.sql"), include_str!("../migrations/0002_mesh.sql")];
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,9 @@ pub struct RecordRow {
     /// The encoded certificate.
     pub certificate: Vec<u8>,
 }
+
+/// A record waiting for a bag: `(seq, encoded presentation, encoded certificate)`.
+pub type Unbagged = (u64, Vec<u8>, Vec<u8>);
 
 /// The gate database.
 #[derive(Debug)]
@@ -196,8 +200,8 @@ impl GateStore {
         Ok(out)
     }
 
-    /// Records not yet packed into a bag, oldest first: `(seq, presentation, certificate)`.
-    pub fn unbagged(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>, Vec<u8>)>, StoreError> {
+    /// Records not yet packed into a bag, oldest first.
+    pub fn unbagged(&self, limit: usize) -> Result<Vec<Unbagged>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, presentation, certificate FROM records WHERE bag IS NULL ORDER BY seq LIMIT ?1")?;
@@ -225,6 +229,100 @@ impl GateStore {
         }
         tx.commit()?;
         Ok(number)
+    }
+
+    /// Whether the mesh event `(gate, record)` is already stored.
+    pub fn has_event(&self, gate: &PublicKey, record: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM mesh_events WHERE gate = ?1 AND record = ?2",
+                params![gate.0.as_slice(), to_i64(record)],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Stores this gate's own event (the used set already holds the use).
+    pub fn put_own_event(&mut self, event: &Signed<UsedEventBody>, now: Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO mesh_events (gate, record, event, received_at) VALUES (?1, ?2, ?3, ?4)",
+            params![event.body.gate.0.as_slice(), to_i64(event.body.record), event.to_bytes(), to_i64(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Merges another gate's event: the event, the use, and a conflict if
+    /// any, in one transaction.
+    pub fn merge_event(
+        &mut self,
+        event: &Signed<UsedEventBody>,
+        conflict: Option<&MeshConflict>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let e = &event.body;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO mesh_events (gate, record, event, received_at) VALUES (?1, ?2, ?3, ?4)",
+            params![e.gate.0.as_slice(), to_i64(e.record), event.to_bytes(), to_i64(now)],
+        )?;
+        upsert_used(&tx, &e.instrument_id, e.uses_consumed, &e.holder, &e.instrument, &e.gate, now)?;
+        if let Some(c) = conflict {
+            let kind = match c.kind {
+                ConflictKind::DoubleEntry => "double-entry",
+                ConflictKind::DoubleTransfer => "double-transfer",
+            };
+            tx.execute(
+                "INSERT INTO conflicts (time, instrument_id, kind, remote_gate, remote_record, uses_consumed,
+                                        uses_allowed, proof) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    to_i64(now),
+                    c.instrument_id.0.as_slice(),
+                    kind,
+                    c.remote_gate.0.as_slice(),
+                    to_i64(c.remote_record),
+                    c.uses_consumed,
+                    c.uses_allowed,
+                    c.proof.as_ref().map(Wire::to_bytes),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored mesh event, for a catch-up after a partition.
+    pub fn events(&self) -> Result<Vec<Signed<UsedEventBody>>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT event FROM mesh_events ORDER BY received_at, gate, record")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(Signed::<UsedEventBody>::from_bytes(&row?).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Conflicts found so far: `(instrument, kind, remote gate, remote record)`.
+    pub fn conflicts(&self) -> Result<Vec<(InstrumentId, String, PublicKey, u64)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT instrument_id, kind, remote_gate, remote_record FROM conflicts ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, gate, record) = row?;
+            let id = InstrumentId::from_slice(&id).ok_or_else(|| StoreError::Corrupt("conflict id".into()))?;
+            let gate = PublicKey::from_slice(&gate).ok_or_else(|| StoreError::Corrupt("conflict gate".into()))?;
+            out.push((id, kind, gate, record as u64));
+        }
+        Ok(out)
+    }
+
+    /// What the used set holds about `id`.
+    pub fn prior_use(&self, id: &InstrumentId) -> Result<Option<PriorUse>, StoreError> {
+        self.prior_row(id)
     }
 
     fn prior_row(&self, id: &InstrumentId) -> Result<Option<PriorUse>, StoreError> {

@@ -15,7 +15,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build -q -p tessera-gate --features nfc --bins
+cargo build -q -p tessera-gate --features nfc,mesh --bins
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 work=$(mktemp -d)
 pcscd_pid="" card_pid=""

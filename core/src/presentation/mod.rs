@@ -25,6 +25,7 @@
 
 mod bag;
 mod gate;
+pub mod mesh;
 mod wallet;
 
 pub use bag::{BagBody, BagEntry, BagError, MAX_BAG_ENTRIES};

@@ -3,11 +3,13 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use libp2p::Multiaddr;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy};
 use tessera_core::{Clock, PublicKey, SystemClock};
+use tessera_gate::mesh::{MeshConfig, MeshEvent, MeshHandle};
 use tessera_gate::nfc::{NfcReader, libnfc_version, list_readers};
 use tessera_gate::{Gate, screen};
 
@@ -85,6 +87,13 @@ enum Command {
         /// Print one JSON line per tap after the screen.
         #[arg(long)]
         json: bool,
+        /// Join the venue's gate mesh, listening on this libp2p address
+        /// (e.g. `/ip4/0.0.0.0/tcp/4101`).
+        #[arg(long)]
+        mesh_listen: Option<Multiaddr>,
+        /// Another gate of the venue to dial (repeat for several).
+        #[arg(long = "mesh-peer")]
+        mesh_peers: Vec<Multiaddr>,
     },
     /// Packs the records not yet uploaded into a signed bag file for the
     /// registry (single-use bag number).
@@ -102,6 +111,44 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+/// Merges what the mesh brought, answers joining gates with a catch-up, and
+/// shows conflicts. Failures are logged: the entrance keeps working.
+fn serve_mesh(gate: &mut Gate, mesh: Option<&mut MeshHandle>, out: &mut impl std::io::Write) {
+    let Some(mesh) = mesh else { return };
+    while let Some(event) = mesh.try_event() {
+        match event {
+            MeshEvent::Listening(addr) => {
+                let _ = writeln!(out, "mesh: listening on {addr}/p2p/{}", mesh.peer_id());
+            }
+            MeshEvent::PeerJoined(peer) => {
+                tracing::info!(%peer, "gate joined the mesh");
+                match gate.catch_up() {
+                    Ok(envelopes) => envelopes.into_iter().for_each(|e| mesh.publish(e)),
+                    Err(e) => tracing::error!(error = %e, "catch-up"),
+                }
+            }
+            MeshEvent::PeerLeft(peer) => tracing::info!(%peer, "gate left the mesh"),
+            MeshEvent::Envelope(bytes) => match gate.merge_envelope(&bytes, SystemClock.now()) {
+                Ok(report) => {
+                    for c in report.conflicts {
+                        let _ = writeln!(
+                            out,
+                            "CONFLICT {:?}: instrument {} used {} of {} times, also at gate {} record {}",
+                            c.kind,
+                            c.instrument_id,
+                            c.uses_consumed,
+                            c.uses_allowed,
+                            c.remote_gate.short(),
+                            c.remote_record
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "mesh envelope refused"),
+            },
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -152,7 +199,7 @@ fn main() -> anyhow::Result<()> {
                 writeln!(out, "{r}")?;
             }
         }
-        Command::Run { connstring, taps, wait_secs, json } => {
+        Command::Run { connstring, taps, wait_secs, json, mesh_listen, mesh_peers } => {
             let mut gate = Gate::open(&cli.dir)?;
             if gate.trust_list().is_none() {
                 bail!("no trust list installed: run `tessera-gate install-trust-list` first");
@@ -170,10 +217,23 @@ fn main() -> anyhow::Result<()> {
                 p.zones.join(","),
                 p.instruction.as_str()
             )?;
+            // The mesh runs on a small runtime of its own; the reader loop
+            // stays blocking and serves mesh events between polls.
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+            let _entered = runtime.enter();
+            let mut mesh = match mesh_listen {
+                Some(listen) => Some(MeshHandle::start(MeshConfig {
+                    listen,
+                    peers: mesh_peers,
+                    topic: MeshConfig::topic_for(&gate.policy().event_id),
+                    heartbeat: Duration::from_secs(1),
+                })?),
+                None => None,
+            };
             let mut done = 0usize;
             while taps.is_none_or(|n| done < n) {
                 let deadline = wait_secs.map(|s| Instant::now() + Duration::from_secs(s));
-                if !reader.wait_for_card(deadline)? {
+                if !reader.wait_for_card(deadline, &mut || serve_mesh(&mut gate, mesh.as_mut(), &mut out))? {
                     bail!("no phone presented within {} s", wait_secs.unwrap_or(0));
                 }
                 let started = Instant::now();
@@ -182,6 +242,9 @@ fn main() -> anyhow::Result<()> {
                 writeln!(out, "{}", screen::render(&report))?;
                 if json {
                     writeln!(out, "{}", screen::json(&report))?;
+                }
+                if let (Some(mesh), Some(envelope)) = (mesh.as_ref(), report.used_event.clone()) {
+                    mesh.publish(envelope);
                 }
                 out.flush()?;
                 done += 1;
