@@ -133,6 +133,11 @@ pub fn router(registry: Arc<Registry>) -> Router {
                 signed(s, req, |r, c, _, _b: wire::SettlementRequest| r.settlement(c))
             }),
         )
+        .route("/modifications", post(|s: State<Shared>, req: Request| signed(s, req, |r, c, _, b| r.modify(c, b))))
+        .route(
+            "/modifications/answer",
+            post(|s: State<Shared>, req: Request| signed(s, req, |r, c, n, b| r.answer_modification(c, n, b))),
+        )
         .fallback(|| async { ApiError::not_found("no_route", "no such endpoint").into_response() })
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -151,6 +151,8 @@ pub struct SyncReport {
     pub deny_version: u64,
     /// Notices received (kind, instrument).
     pub notices: Vec<(String, Option<String>)>,
+    /// Modification notices: (ticket, modification id), to answer.
+    pub modifications: Vec<(InstrumentId, String)>,
 }
 
 /// Wallet flows over a [`RegistryClient`].
@@ -233,6 +235,15 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
                 }
             }
         }
+        report.modifications = answer
+            .notices
+            .iter()
+            .filter(|n| n.kind == "modification")
+            .filter_map(|n| {
+                let id = InstrumentId::from_hex(n.instrument_id.as_deref()?).ok()?;
+                Some((id, hex::encode(wire::unb64(&n.payload)?)))
+            })
+            .collect();
         report.notices = answer.notices.into_iter().map(|n| (n.kind, n.instrument_id)).collect();
         Ok(report)
     }
@@ -402,6 +413,45 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
             &wire::GiftAnswer { gift_id: gift_id.into(), accept, holder },
         )?;
         if accept { Ok(self.import_all(&r.instruments)?.pop()) } else { Ok(None) }
+    }
+
+    /// Answers a modification notice for a held ticket: `accept` (the new
+    /// ticket is imported), `refuse` (the ticket is disabled) or `refund`
+    /// (notes imported). The old ticket goes back to the registry.
+    pub fn answer_modification(
+        &mut self,
+        ticket: &InstrumentId,
+        modification_id: &str,
+        answer: &str,
+    ) -> Result<Vec<InstrumentId>, ClientError> {
+        let record = self.wallet.instrument(ticket)?;
+        let price = match record.instrument.attributes() {
+            Attributes::Ticket(t) => t.face_price.clone(),
+            _ => None,
+        };
+        let holder = if answer == "accept" { Some(self.wallet.new_holder_key()?.to_hex()) } else { None };
+        let mut holders = Vec::new();
+        if answer == "refund" {
+            let minor = price.map(|p| p.minor).unwrap_or(0);
+            for _ in tessera_core::instrument::denominations_for(minor) {
+                holders.push(self.wallet.new_holder_key()?.to_hex());
+            }
+        }
+        let encoded = self.endorse_to_registry(std::slice::from_ref(ticket))?;
+        let account = self.account()?;
+        let r: wire::InstrumentsResponse = self.client.post(
+            "/modifications/answer",
+            &account,
+            &wire::ModificationAnswer {
+                modification_id: modification_id.into(),
+                answer: answer.into(),
+                ticket: encoded.into_iter().next().unwrap_or_default(),
+                holder,
+                holders,
+            },
+        )?;
+        self.confirm(std::slice::from_ref(ticket))?;
+        self.import_all(&r.instruments)
     }
 
     /// Redeems notes to the account (and out of the system with `payout`).

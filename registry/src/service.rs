@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
     ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, ExaminationRow, GiftRow, InstrumentRow, LinkRecord,
-    NoteExchange, NoteSpend, Notice, Party, RegistryStore,
+    ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
 };
 use crate::wire;
 use rand::rngs::OsRng;
@@ -1055,6 +1055,166 @@ impl Registry {
     pub fn settlement(&self, caller: &PublicKey) -> Result<wire::SettlementReport, ApiError> {
         let s = self.store.settlement(caller)?;
         Ok(wire::SettlementReport { gate: caller.to_hex(), bags: s.bags, admitted: s.admitted, refused: s.refused })
+    }
+
+    /// `POST /modifications`: the event's organiser changes a ticket; its
+    /// registered holder (and the account that bought it) get a notice.
+    pub fn modify(&self, caller: &PublicKey, req: wire::ModifyRequest) -> Result<wire::ModifyResponse, ApiError> {
+        let id = InstrumentId::from_hex(&req.instrument_id)
+            .map_err(|_| ApiError::bad_request("bad_id", "an instrument id is 32 hex digits"))?;
+        let row =
+            self.store.instrument(&id)?.ok_or_else(|| ApiError::not_found("unknown_instrument", format!("no {id}")))?;
+        let genesis = Signed::<tessera_core::Genesis>::from_bytes(&row.genesis)
+            .map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?;
+        let Attributes::Ticket(t) = &genesis.body.attributes else {
+            return Err(ApiError::bad_request("wrong_kind", "only tickets are modified"));
+        };
+        let event = self.event(&t.event_id)?;
+        if event.organiser != *caller {
+            return Err(ApiError::forbidden("wrong_issuer", "only the event's organiser modifies its tickets"));
+        }
+        if row.status != Status::Active {
+            return Err(ApiError::conflict("not_active", format!("the ticket is {}", row.status.as_str())));
+        }
+        if !event.zones.contains(&req.zone)
+            || req.valid_until < req.valid_from
+            || req.seat.as_ref().is_some_and(|s| s.len() > 50)
+        {
+            return Err(ApiError::bad_request("bad_modification", "zone, seat or validity is not acceptable"));
+        }
+        let mut modification_id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut modification_id);
+        let now = self.now();
+        let m = ModificationRow {
+            modification_id,
+            instrument: id,
+            zone: req.zone,
+            seat: req.seat,
+            valid_from: req.valid_from,
+            valid_until: req.valid_until,
+            state: "pending".into(),
+            created_at: now,
+        };
+        let mut recipients = vec![row.holder];
+        recipients.extend(row.account);
+        let notices: Vec<Notice> = recipients
+            .into_iter()
+            .map(|r| Notice {
+                id: 0,
+                recipient: r,
+                kind: "modification".into(),
+                instrument: Some(id),
+                payload: modification_id.to_vec(),
+                created_at: now,
+            })
+            .collect();
+        self.store.put_modification(&m, &notices)?;
+        Ok(wire::ModifyResponse { modification_id: hex::encode(modification_id) })
+    }
+
+    /// `POST /modifications/answer`. The answer is taken once (a
+    /// conditional update) after the ticket came back to the issuer key.
+    pub fn answer_modification(
+        &self,
+        caller: &PublicKey,
+        reference: &str,
+        req: wire::ModificationAnswer,
+    ) -> Result<wire::InstrumentsResponse, ApiError> {
+        let mut mid = [0u8; 16];
+        hex::decode_to_slice(&req.modification_id, &mut mid)
+            .map_err(|_| ApiError::bad_request("bad_id", "a modification id is 32 hex digits"))?;
+        let m = self
+            .store
+            .modification(&mid)?
+            .ok_or_else(|| ApiError::not_found("unknown_modification", "no such modification"))?;
+        if m.state != "pending" {
+            return Err(ApiError::conflict("already_answered", format!("answered: {}", m.state)));
+        }
+        let ticket = instrument_b64(&req.ticket)?;
+        if ticket.id() != m.instrument {
+            return Err(ApiError::bad_request("wrong_ticket", "the ticket is not the modified one"));
+        }
+        let Attributes::Ticket(old) = ticket.attributes().clone() else {
+            return Err(ApiError::bad_request("wrong_kind", "not a ticket"));
+        };
+        let event = self.event(&old.event_id)?;
+        // Check the answer's own inputs before anything is registered.
+        let new_holder = match (req.answer.as_str(), &req.holder) {
+            ("accept", Some(h)) => Some(key_hex(h, "holder")?),
+            ("accept", None) => return Err(ApiError::bad_request("no_holder", "accepting needs a holder key")),
+            ("refuse", _) => None,
+            ("refund", _) => None,
+            _ => return Err(ApiError::bad_request("bad_answer", "answer accept, refuse or refund")),
+        };
+        let price = old.face_price.clone().unwrap_or_else(|| event.price.clone());
+        let values = denominations_for(price.minor);
+        if req.answer == "refund" && values.len() != req.holders.len() {
+            return Err(ApiError::bad_request(
+                "holder_count",
+                format!("the refund needs {} holder keys", values.len()),
+            ));
+        }
+        let mut got = self.received(caller, std::slice::from_ref(&req.ticket), Some(Kind::Ticket))?;
+        let (_, row) = got.pop().ok_or_else(|| ApiError::bad_request("no_ticket", "give the ticket"))?;
+        if !self.store.settle_modification(&mid, &req.answer)? {
+            return Err(ApiError::conflict("already_answered", "the modification was answered"));
+        }
+        let now = self.now();
+        match req.answer.as_str() {
+            "accept" => {
+                let attrs = Attributes::Ticket(TicketAttributes {
+                    zone: m.zone,
+                    seat: m.seat,
+                    valid_from: m.valid_from,
+                    valid_until: m.valid_until,
+                    ..old
+                });
+                let holder =
+                    new_holder.ok_or_else(|| ApiError::bad_request("no_holder", "accepting needs a holder key"))?;
+                let fresh = self
+                    .issuer
+                    .issue(attrs, holder, now, &mut OsRng)
+                    .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+                self.store.exchange_notes(
+                    &NoteExchange {
+                        account: *caller,
+                        currency: price.currency.clone(),
+                        spend: vec![],
+                        retire: vec![NoteSpend { id: row.id, holder: self.issuer_key }],
+                        issue: vec![InstrumentRow::issued(&fresh, Some(*caller), now)],
+                        payout: 0,
+                        paid_in: 0,
+                        reference: format!("modify:{reference}"),
+                    },
+                    now,
+                )?;
+                // The old ticket is void either way; name why.
+                self.store.set_status(&row.id, &self.issuer_key, Status::Refunded, Status::Modified, now)?;
+                Ok(wire::InstrumentsResponse { instruments: vec![wire::b64(&fresh.to_bytes())], balance: None })
+            }
+            "refuse" => {
+                self.store.set_status(&row.id, &self.issuer_key, Status::Active, Status::Revoked, now)?;
+                self.store.deny(&row.id, "modification refused", now)?;
+                Ok(wire::InstrumentsResponse { instruments: vec![], balance: None })
+            }
+            _ => {
+                let (instruments, rows) = self.notes_for(caller, &price.currency, &values, &req.holders)?;
+                let balance = self.store.exchange_notes(
+                    &NoteExchange {
+                        account: *caller,
+                        currency: price.currency,
+                        spend: vec![],
+                        retire: vec![NoteSpend { id: row.id, holder: self.issuer_key }],
+                        issue: rows,
+                        payout: 0,
+                        paid_in: price.minor,
+                        reference: format!("modify-refund:{reference}"),
+                    },
+                    now,
+                )?;
+                Ok(wire::InstrumentsResponse { instruments: Self::encoded(&instruments), balance: Some(balance) })
+            }
+        }
     }
 
     /// `POST /sync`.

@@ -450,3 +450,45 @@ pub struct SettlementReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementRequest {}
+
+/// `POST /modifications`: the organiser changes a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyRequest {
+    /// The ticket, hex.
+    pub instrument_id: String,
+    /// New zone (one of the event's).
+    pub zone: String,
+    /// New seat.
+    pub seat: Option<String>,
+    /// New validity window.
+    pub valid_from: u64,
+    /// New validity window.
+    pub valid_until: u64,
+}
+
+/// `POST /modifications` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyResponse {
+    /// The modification's id, hex; the holder's notice carries it.
+    pub modification_id: String,
+}
+
+/// `POST /modifications/answer`: the holder gives the ticket back (endorsed
+/// to the issuer key) and chooses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModificationAnswer {
+    /// The modification's id, hex.
+    pub modification_id: String,
+    /// `accept` (a new ticket to `holder`), `refuse` (the ticket is
+    /// disabled) or `refund` (notes of its face price to `holders`).
+    pub answer: String,
+    /// The ticket, base64 CBOR, its last link naming the issuer key.
+    pub ticket: String,
+    /// For `accept`: the new ticket's holder key, hex.
+    pub holder: Option<String>,
+    /// For `refund`: one holder key per note.
+    pub holders: Vec<String>,
+}

@@ -29,6 +29,8 @@ const SIGNED: &[&str] = &[
     "/gifts/answer",
     "/gate/bags",
     "/gate/settlement",
+    "/modifications",
+    "/modifications/answer",
 ];
 
 struct Sent {

@@ -393,3 +393,65 @@ fn gate_bags_settle_once_with_reasons() {
     assert_eq!((totals.bags, totals.admitted, totals.refused), (2, 2, 0));
     let _ = InstrumentId([0; 16]);
 }
+
+#[test]
+fn modification_accept_refuse_refund() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.sync().unwrap();
+    a.top_up("EUR", 10_000, "card-m").unwrap();
+    let tickets: Vec<_> = (0..3).map(|_| a.buy("finals", "north", None).unwrap()).collect();
+    let mut ids = Vec::new();
+    for t in &tickets {
+        let r: wire::ModifyResponse = s
+            .client
+            .post(
+                "/modifications",
+                &s.organiser,
+                &wire::ModifyRequest {
+                    instrument_id: t.to_hex(),
+                    zone: "south".into(),
+                    seat: Some("7".into()),
+                    valid_from: 0,
+                    valid_until: u64::MAX / 4,
+                },
+            )
+            .unwrap();
+        ids.push(r.modification_id);
+    }
+    // Only the organiser may modify.
+    let bad = s.client.post::<_, wire::ModifyResponse>(
+        "/modifications",
+        &s.operator,
+        &wire::ModifyRequest {
+            instrument_id: tickets[0].to_hex(),
+            zone: "south".into(),
+            seat: None,
+            valid_from: 0,
+            valid_until: 1,
+        },
+    );
+    assert!(matches!(bad, Err(ClientError::Refused { status: 403, .. })));
+
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    let report = a.sync().unwrap();
+    for (t, m) in tickets.iter().zip(&ids) {
+        assert!(report.modifications.contains(&(*t, m.clone())), "notice for {t}");
+    }
+    let new = a.answer_modification(&tickets[0], &ids[0], "accept").unwrap();
+    assert!(a.answer_modification(&tickets[1], &ids[1], "refuse").unwrap().is_empty());
+    let notes = a.answer_modification(&tickets[2], &ids[2], "refund").unwrap();
+    assert_eq!(notes.len(), 2, "2000 + 500");
+    assert_eq!(status(&s.client, &tickets[0]).status, "modified");
+    let refused = status(&s.client, &tickets[1]);
+    assert_eq!((refused.status.as_str(), refused.denied), ("revoked", true));
+    assert_eq!(status(&s.client, &tickets[2]).status, "refunded");
+    let fresh = alice.instrument(&new[0]).unwrap().instrument;
+    match fresh.attributes() {
+        tessera_core::Attributes::Ticket(t) => assert_eq!((t.zone.as_str(), t.seat.as_deref()), ("south", Some("7"))),
+        _ => panic!("not a ticket"),
+    }
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+}

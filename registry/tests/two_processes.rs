@@ -29,7 +29,7 @@ fn serve(database: &str, key_file: &std::path::Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-registry"))
         .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--database", database, "--key-file"])
         .arg(key_file)
-        .env("TESSERA_LOG", "warn")
+        .env("TESSERA_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start tessera-registry");

@@ -357,6 +357,27 @@ pub struct Settlement {
     pub refused: u64,
 }
 
+/// A change an organiser made to a ticket, waiting for its holder's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModificationRow {
+    /// Random id.
+    pub modification_id: [u8; 16],
+    /// The ticket.
+    pub instrument: InstrumentId,
+    /// The new zone.
+    pub zone: String,
+    /// The new seat.
+    pub seat: Option<String>,
+    /// The new validity window.
+    pub valid_from: Timestamp,
+    /// The new validity window.
+    pub valid_until: Timestamp,
+    /// `pending`, `accept`, `refuse` or `refund`.
+    pub state: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
 /// Money totals for one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MoneyTotals {
@@ -472,6 +493,13 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<Settlement>;
     /// A gate's totals.
     fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement>;
+
+    /// Stores a modification and its notices in one transaction.
+    fn put_modification(&self, m: &ModificationRow, notices: &[Notice]) -> StoreResult<()>;
+    /// One modification.
+    fn modification(&self, id: &[u8; 16]) -> StoreResult<Option<ModificationRow>>;
+    /// Moves a pending modification to `state`; `false` when not pending.
+    fn settle_modification(&self, id: &[u8; 16], state: &str) -> StoreResult<bool>;
 
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;

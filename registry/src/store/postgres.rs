@@ -9,9 +9,9 @@
 use super::logic::{self, Tx};
 use super::{
     ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
-    GiftRow, InstrumentRow, LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, Settlement,
-    StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str, to_i64,
-    to_u32, to_u64,
+    GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
+    Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str,
+    to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_events.sql"),
     include_str!("../../migrations/postgres/0003_gifts.sql"),
     include_str!("../../migrations/postgres/0004_bags.sql"),
+    include_str!("../../migrations/postgres/0005_modifications.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -43,6 +44,7 @@ const TABLES: &[&str] = &[
     "gifts",
     "bags",
     "examinations",
+    "modifications",
 ];
 
 /// Idle connections kept for reuse.
@@ -1016,6 +1018,63 @@ impl RegistryStore for PostgresRegistry {
             )?;
             let (bags, entries, admitted): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
+        })
+    }
+
+    fn put_modification(&self, m: &ModificationRow, notices: &[Notice]) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.tx.execute(
+                "INSERT INTO modifications (modification_id, instrument, zone, seat, valid_from, valid_until, state, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &m.modification_id.as_slice(),
+                    &m.instrument.as_bytes().as_slice(),
+                    &m.zone,
+                    &m.seat,
+                    &to_i64(m.valid_from)?,
+                    &to_i64(m.valid_until)?,
+                    &m.state,
+                    &to_i64(m.created_at)?,
+                ],
+            )?;
+            for n in notices {
+                push_notice_in(&mut tx.tx, n)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn modification(&self, id: &[u8; 16]) -> StoreResult<Option<ModificationRow>> {
+        self.read(|c| {
+            let Some(r) = c.query_opt(
+                "SELECT instrument, zone, seat, valid_from, valid_until, state, created_at FROM modifications WHERE \
+                 modification_id = $1",
+                &[&id.as_slice()],
+            )?
+            else {
+                return Ok(None);
+            };
+            let inst: Vec<u8> = r.try_get(0)?;
+            Ok(Some(ModificationRow {
+                modification_id: *id,
+                instrument: id_from(&inst)?,
+                zone: r.try_get(1)?,
+                seat: r.try_get(2)?,
+                valid_from: to_u64(r.try_get(3)?)?,
+                valid_until: to_u64(r.try_get(4)?)?,
+                state: r.try_get(5)?,
+                created_at: to_u64(r.try_get(6)?)?,
+            }))
+        })
+    }
+
+    fn settle_modification(&self, id: &[u8; 16], state: &str) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "UPDATE modifications SET state = $2 WHERE modification_id = $1 AND state = 'pending'",
+                &[&id.as_slice(), &state],
+            )?;
+            Ok(n == 1)
         })
     }
 

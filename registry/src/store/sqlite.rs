@@ -5,9 +5,9 @@
 use super::logic::{self, Tx};
 use super::{
     ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
-    GiftRow, InstrumentRow, LinkRecord, MoneyTotals, NoteExchange, Notice, Party, RegistryStore, Settlement,
-    StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str, to_i64,
-    to_u32, to_u64,
+    GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
+    Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str,
+    to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_events.sql"),
     include_str!("../../migrations/sqlite/0003_gifts.sql"),
     include_str!("../../migrations/sqlite/0004_bags.sql"),
+    include_str!("../../migrations/sqlite/0005_modifications.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -40,6 +41,7 @@ const TABLES: &[&str] = &[
     "gifts",
     "bags",
     "examinations",
+    "modifications",
 ];
 
 /// The registry on one SQLite file.
@@ -986,6 +988,81 @@ impl RegistryStore for SqliteRegistry {
                 )
                 .map_err(backend)?;
             Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
+        })
+    }
+
+    fn put_modification(&self, m: &ModificationRow, notices: &[Notice]) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.tx
+                .execute(
+                    "INSERT INTO modifications (modification_id, instrument, zone, seat, valid_from, valid_until, \
+                     state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        m.modification_id.as_slice(),
+                        m.instrument.as_bytes(),
+                        m.zone,
+                        m.seat,
+                        to_i64(m.valid_from)?,
+                        to_i64(m.valid_until)?,
+                        m.state,
+                        to_i64(m.created_at)?
+                    ],
+                )
+                .map_err(backend)?;
+            for n in notices {
+                push_notice_in(&tx.tx, n)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn modification(&self, id: &[u8; 16]) -> StoreResult<Option<ModificationRow>> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT instrument, zone, seat, valid_from, valid_until, state, created_at FROM modifications \
+                     WHERE modification_id = ?1",
+                    params![id.as_slice()],
+                    |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(backend)?;
+            row.map(|(inst, zone, seat, from, until, state, created)| {
+                Ok(ModificationRow {
+                    modification_id: *id,
+                    instrument: id_from(&inst)?,
+                    zone,
+                    seat,
+                    valid_from: to_u64(from)?,
+                    valid_until: to_u64(until)?,
+                    state,
+                    created_at: to_u64(created)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn settle_modification(&self, id: &[u8; 16], state: &str) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "UPDATE modifications SET state = ?2 WHERE modification_id = ?1 AND state = 'pending'",
+                    params![id.as_slice(), state],
+                )
+                .map_err(backend)?;
+            Ok(n == 1)
         })
     }
 
