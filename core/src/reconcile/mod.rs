@@ -180,3 +180,6 @@ impl<S: WalletStore> Wallet<S> {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! The reconciliation client against a registry played in-process by
+//! `RegistryAuthority` and the verifier, with a fixed clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::{ItemOutcome, UploadItem};
+use crate::authority::{Issuer, RegistryAuthority};
+use crate::clock::ManualClock;
+use crate::instrument::{Attributes, TicketAttributes};
+use crate::sealing::{StaticKeyProvider, StorageKey};
+use crate::store::{Holding, SqliteStore};
+use crate::trust::{DenyList, Role, TrustEntry, TrustList};
+use crate::{EquivocationProof, ExchangeId, Instrument, LocalSigner, Signed, Signer, Verifier, Wallet, Wire};
+use std::sync::Arc;
+
+const NOW: u64 = 1_800_000_000;
+
+struct World {
+    registry: RegistryAuthority<LocalSigner>,
+    issuer: Issuer<LocalSigner>,
+    trust: TrustList,
+}
+
+impl World {
+    fn new() -> Self {
+        let registry = RegistryAuthority::new(LocalSigner::from_seed(&[1; 32]));
+        let issuer = Issuer::new(LocalSigner::from_seed(&[2; 32]));
+        let entry = TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "SP".into(), not_after: u64::MAX };
+        let trust =
+            TrustList::verify(registry.trust_list(1, vec![entry], NOW).unwrap(), &registry.public_key()).unwrap();
+        Self { registry, issuer, trust }
+    }
+    fn wallet(&self) -> Wallet<SqliteStore> {
+        let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
+        let mut w = Wallet::create(SqliteStore::in_memory().unwrap(), &keys, Arc::new(ManualClock::new(NOW))).unwrap();
+        w.pin_registry(self.registry.public_key()).unwrap();
+        w.install_trust_list(&self.trust.signed().to_bytes()).unwrap();
+        w
+    }
+    fn ticket(&self, holder: crate::PublicKey) -> Instrument {
+        let attrs = Attributes::Ticket(TicketAttributes {
+            event_id: "e".into(),
+            title: "E".into(),
+            zone: "A".into(),
+            seat: None,
+            guidance: None,
+            valid_from: 0,
+            valid_until: NOW * 2,
+            transferable: true,
+            uses: 1,
+            face_price: None,
+        });
+        self.issuer.issue(attrs, holder, NOW, &mut rand::rngs::OsRng).unwrap()
+    }
+    /// What the registry answers for a chain it registers.
+    fn certify(&self, chain: &Instrument) -> ItemOutcome {
+        let empty = DenyList::empty();
+        let verified = Verifier::new(&self.trust, &empty).verify(chain, NOW).unwrap();
+        ItemOutcome::Registered(self.registry.register(chain, &verified, verified.state, NOW).unwrap())
+    }
+}
+
+#[test]
+fn certificates_replace_chains_and_mark_passed_on_copies_gone() {
+    let world = World::new();
+    let (mut alice, mut bob) = (world.wallet(), world.wallet());
+    let ak = alice.new_holder_key().unwrap();
+    let id = alice.import_instrument(world.ticket(ak)).unwrap().id;
+    let bk = bob.new_holder_key().unwrap();
+    let to_bob = alice.endorse(&id, bk, ExchangeId([1; 16]), ExchangeId([2; 16])).unwrap();
+    bob.import_instrument(to_bob).unwrap();
+
+    // Both upload the same chain; the registry certifies Bob as holder.
+    let upload = bob.reconcile_upload().unwrap();
+    let UploadItem::Chain(chain) = &upload.items[0];
+    assert_eq!(alice.reconcile_upload().unwrap(), upload, "the sender uploads its copy too");
+    let answer = world.certify(chain);
+
+    let report = bob.apply_reconcile(vec![answer.clone()]).unwrap();
+    assert_eq!(report.certified, vec![id]);
+    let held = bob.instrument(&id).unwrap();
+    assert!(held.instrument.links.is_empty() && held.instrument.registered.is_some());
+    assert_eq!(held.holding, Holding::Held);
+    assert!(bob.reconcile_upload().unwrap().items.is_empty(), "nothing left to upload");
+    // Applying the same answer again changes nothing.
+    assert_eq!(bob.apply_reconcile(vec![answer.clone()]).unwrap().certified, vec![]);
+
+    let report = alice.apply_reconcile(vec![answer]).unwrap();
+    assert_eq!(report.gone, vec![id]);
+    assert_eq!(alice.instrument(&id).unwrap().holding, Holding::Gone);
+    // The certified instrument still verifies for Bob and can move on.
+    bob.verify(&id).unwrap();
+}
+
+#[test]
+fn conflicts_are_recorded_once_and_bad_answers_change_nothing() {
+    let world = World::new();
+    let mut mallory = world.wallet();
+    let mk = mallory.new_holder_key().unwrap();
+    let id = mallory.import_instrument(world.ticket(mk)).unwrap().id;
+    let original = mallory.instrument(&id).unwrap().instrument;
+    let signer = mallory.signer(&mk).unwrap();
+    let fork = |to: u8| {
+        let body = original.next_endorsement(crate::PublicKey([to; 32]), ExchangeId([to; 16]), ExchangeId::NONE, NOW);
+        original.with_link(Signed::sign(body, &signer).unwrap())
+    };
+    let proof = EquivocationProof::find(&fork(1), &fork(2)).unwrap();
+    let before = mallory.history(100).unwrap().len();
+    let outcome = ItemOutcome::Conflict { id, proof: proof.clone() };
+    let report = mallory.apply_reconcile(vec![outcome.clone(), outcome]).unwrap();
+    assert_eq!(report.conflicts.len(), 2);
+    assert_eq!(mallory.history(100).unwrap().len(), before + 1, "one history line however often it is told");
+    assert_eq!(proof.signer, signer.public_key());
+
+    // A certificate not signed by the pinned registry is refused.
+    let impostor = RegistryAuthority::new(LocalSigner::from_seed(&[9; 32]));
+    let empty = DenyList::empty();
+    let verified = Verifier::new(&world.trust, &empty).verify(&original, NOW).unwrap();
+    let forged = impostor.register(&original, &verified, verified.state, NOW).unwrap();
+    let store_before = mallory.instrument(&id).unwrap();
+    assert!(mallory.apply_reconcile(vec![ItemOutcome::Registered(forged)]).is_err());
+    assert_eq!(mallory.instrument(&id).unwrap(), store_before);
+}
