@@ -152,3 +152,12 @@ fn library_exports_exactly_the_udl_listing() {
         assert!(contract.iter().any(|l| l.starts_with(expected)), "{expected} is in the contract");
     }
 }
+
+/// The bindings wrap the core; the core must stay usable without uniffi (the
+/// CLI, the gate and the registry link it too).
+#[test]
+fn the_core_does_not_depend_on_uniffi() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("core/Cargo.toml");
+    assert!(!text.contains("uniffi"), "core/Cargo.toml mentions uniffi");
+}
