@@ -23,8 +23,13 @@ if ! PG=$(pg_bin); then
 fi
 id postgres >/dev/null 2>&1 || { echo "registry: no postgres system user" >&2; exit 1; }
 
-# A free loopback port: bind port 0, read what the kernel chose.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# A free loopback port: a random high port nothing answers on.
+PORT=
+for _ in $(seq 1 50); do
+  candidate=$(( 20000 + RANDOM % 40000 ))
+  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then PORT=$candidate; break; fi
+done
+[[ -n "$PORT" ]] || { echo "registry: no free loopback port found" >&2; exit 1; }
 CLUSTER=$(mktemp -d /tmp/tessera-registry-pg.XXXXXX)
 chown postgres "$CLUSTER"
 cleanup() {
