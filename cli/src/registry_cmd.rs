@@ -90,7 +90,12 @@ pub fn sync(location: &Location, at: &RegistryArgs) -> Result<()> {
         println!("passed on: {i} (the registry names a later holder)");
     }
     for p in &report.reconcile.conflicts {
-        println!("double transfer: {} at sequence {} signed twice by {}", p.instrument_id(), p.sequence(), p.signer.short());
+        println!(
+            "double transfer: {} at sequence {} signed twice by {}",
+            p.instrument_id(),
+            p.sequence(),
+            p.signer.short()
+        );
     }
     for (i, reason) in &report.reconcile.refused {
         println!("refused: {} — {reason}", i.map(|i| i.to_hex()).unwrap_or_else(|| "upload".into()));
