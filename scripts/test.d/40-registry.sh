@@ -33,10 +33,16 @@ done
 CLUSTER=$(mktemp -d /tmp/tessera-registry-pg.XXXXXX)
 chown postgres "$CLUSTER"
 cleanup() {
-  runuser -u postgres -- "$PG/pg_ctl" -D "$CLUSTER/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$CLUSTER"
+  trap - EXIT INT TERM
+  runuser -u postgres -- "$PG/pg_ctl" -D "$CLUSTER/data" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
+  # The postmaster's children may still be leaving files; retry briefly.
+  for _ in 1 2 3 4 5; do
+    rm -rf "$CLUSTER" 2>/dev/null && break
+    sleep 1
+  done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # initdb refuses to run as root; the cluster belongs to the postgres user.
 runuser -u postgres -- "$PG/initdb" -D "$CLUSTER/data" -A trust -U postgres >"$CLUSTER/initdb.log" 2>&1 \
