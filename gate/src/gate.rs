@@ -360,7 +360,7 @@ impl Gate {
             record: e.certificate.body.record,
             instrument_id: e.instrument_id,
             holder: e.holder,
-            uses_consumed: e.presentation.answer.body.change.uses_before.saturating_sub(e.uses_left),
+            uses_consumed: crate::store::consumed_by(e),
             instrument: e.presentation.instrument.clone(),
             time: now,
         };

@@ -22,6 +22,7 @@ pub mod gate;
 pub mod mesh;
 #[cfg(feature = "nfc")]
 pub mod nfc;
+pub mod paper;
 pub mod screen;
 pub mod store;
 pub mod vpcd;

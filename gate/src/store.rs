@@ -137,7 +137,7 @@ impl GateStore {
             ],
         )?;
         if e.outcome == Outcome::Admitted {
-            let consumed = e.presentation.answer.body.change.uses_before.saturating_sub(e.uses_left);
+            let consumed = consumed_by(e);
             upsert_used(&tx, &e.instrument_id, consumed, &e.holder, &e.presentation.instrument, source, now)?;
         }
         tx.commit()?;
@@ -338,6 +338,17 @@ impl GateStore {
         let holder = PublicKey::from_slice(&holder).ok_or_else(|| StoreError::Corrupt("used holder".into()))?;
         let instrument = Instrument::from_bytes(&instrument).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Some(PriorUse { uses_consumed, holder, instrument }))
+    }
+}
+
+/// Uses an admission consumed; a dispense voids the e-ticket entirely
+/// (its paper copy carries on).
+pub fn consumed_by(e: &Examination) -> u16 {
+    let before = e.presentation.answer.body.change.uses_before;
+    if e.instruction == tessera_core::presentation::Instruction::Dispense {
+        before
+    } else {
+        before.saturating_sub(e.uses_left)
     }
 }
 

@@ -161,3 +161,41 @@ fn bags_carry_every_record_once_with_single_use_numbers() {
     let decoded = tessera_core::Signed::<tessera_core::presentation::BagBody>::from_bytes(&second.to_bytes()).unwrap();
     assert_eq!(decoded.check(), Ok(()));
 }
+
+#[test]
+fn dispense_prints_a_paper_ticket_and_voids_the_e_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut gate, v) = ready_gate(dir.path());
+    let mut kiosk_policy = policy();
+    kiosk_policy.instruction = Instruction::Dispense;
+    gate.set_policy(kiosk_policy).unwrap();
+    let mut card = wallet_with_ticket(&v, "north");
+    let id = card.wallet().tickets().unwrap()[0].id;
+    let report = gate.tap(&mut card, SystemClock.now()).unwrap();
+    let Decision::Decided(e) = &report.decision else { panic!("{report:?}") };
+    assert!(report.admitted());
+    let pdf = tessera_gate::paper::ticket_pdf(&e.guidance, &e.certificate).unwrap();
+    let text = String::from_utf8_lossy(&pdf);
+    assert!(text.starts_with("%PDF-1.4") && text.ends_with("%%EOF\n"));
+    assert!(text.contains("(Cup Final)") && text.contains("(Seat A1)"));
+    // The cross-reference table points at each object.
+    let xref: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+    assert!(text[xref..].starts_with("xref"));
+    for line in text[xref..].lines().skip(3).take(5) {
+        let offset: usize = line[..10].parse().unwrap();
+        assert!(text[offset..].split_whitespace().nth(1) == Some("0"), "{line}");
+    }
+    // The barcode carries the kiosk's signed certificate.
+    let scanned = tessera_gate::paper::read_barcode(&tessera_gate::paper::barcode_payload(&e.certificate)).unwrap();
+    assert_eq!(&scanned, &e.certificate);
+    scanned.verify(&gate.public_key()).unwrap();
+    assert_eq!(card.wallet().instrument(&id).unwrap().status, tessera_core::Status::Dispensed);
+    // The e-ticket no longer enters: the wallet does not offer it, and a forced pick is refused.
+    gate.set_policy(policy()).unwrap();
+    assert_eq!(gate.tap(&mut card, SystemClock.now()).unwrap().reason(), "no-matching-ticket");
+    card.choose(Some(id));
+    assert_eq!(gate.tap(&mut card, SystemClock.now()).unwrap().reason(), "already-used");
+    // A refused or non-dispense certificate makes no paper.
+    let Decision::Decided(e2) = &gate.tap(&mut card, SystemClock.now()).unwrap().decision else { panic!() };
+    assert!(tessera_gate::paper::ticket_pdf(&e2.guidance, &e2.certificate).is_err());
+}

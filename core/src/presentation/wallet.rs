@@ -179,7 +179,12 @@ impl<S: WalletStore> Wallet<S> {
     /// most recently changed one first.
     fn pick_for(&self, challenge: &ChallengeBody) -> Result<crate::store::InstrumentRecord, PresentationError> {
         let rows = self.store.instruments(InstrumentFilter { kind: None, holding: Some(Holding::Held) })?;
-        for row in rows.iter().filter(|r| r.uses_left > 0 && r.event_id.as_deref() == Some(&challenge.event_id)) {
+        let usable = |r: &&crate::store::InstrumentSummary| {
+            r.uses_left > 0
+                && r.status == crate::instrument::Status::Active
+                && r.event_id.as_deref() == Some(&challenge.event_id)
+        };
+        for row in rows.iter().filter(usable) {
             let record = self.instrument(&row.id)?;
             if matches_challenge(record.instrument.attributes(), challenge) {
                 return Ok(record);

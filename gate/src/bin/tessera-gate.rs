@@ -87,6 +87,9 @@ enum Command {
         /// Print one JSON line per tap after the screen.
         #[arg(long)]
         json: bool,
+        /// In dispense mode, write each paper ticket here as a PDF.
+        #[arg(long)]
+        paper_dir: Option<PathBuf>,
         /// Join the venue's gate mesh, listening on this libp2p address
         /// (e.g. `/ip4/0.0.0.0/tcp/4101`).
         #[arg(long)]
@@ -199,7 +202,7 @@ fn main() -> anyhow::Result<()> {
                 writeln!(out, "{r}")?;
             }
         }
-        Command::Run { connstring, taps, wait_secs, json, mesh_listen, mesh_peers } => {
+        Command::Run { connstring, taps, wait_secs, json, paper_dir, mesh_listen, mesh_peers } => {
             let mut gate = Gate::open(&cli.dir)?;
             if gate.trust_list().is_none() {
                 bail!("no trust list installed: run `tessera-gate install-trust-list` first");
@@ -242,6 +245,16 @@ fn main() -> anyhow::Result<()> {
                 writeln!(out, "{}", screen::render(&report))?;
                 if json {
                     writeln!(out, "{}", screen::json(&report))?;
+                }
+                if let (Some(dir), tessera_gate::Decision::Decided(e)) = (&paper_dir, &report.decision)
+                    && e.instruction == tessera_core::presentation::Instruction::Dispense
+                    && report.admitted()
+                {
+                    let pdf = tessera_gate::paper::ticket_pdf(&e.guidance, &e.certificate)?;
+                    let path = dir.join(format!("ticket-{}.pdf", e.certificate.body.record));
+                    std::fs::create_dir_all(dir)?;
+                    std::fs::write(&path, pdf)?;
+                    writeln!(out, "  paper ticket: {}", path.display())?;
                 }
                 if let (Some(mesh), Some(envelope)) = (mesh.as_ref(), report.used_event.clone()) {
                     mesh.publish(envelope);
