@@ -26,6 +26,7 @@
 mod bag;
 mod gate;
 pub mod mesh;
+mod nfc_transfer;
 mod wallet;
 
 pub use bag::{BagBody, BagEntry, BagError, MAX_BAG_ENTRIES};
@@ -33,6 +34,7 @@ pub use gate::{
     Examination, GateContext, GateError, GateEvent, GateExamination, GatePolicy, Guidance, Ledger, PriorUse,
     ReentryPolicy, decide,
 };
+pub use nfc_transfer::{NfcTransferError, NfcTransferReader, NfcTransferStep};
 pub use wallet::{ExaminationResult, PendingPresentation, PresentationError, WalletApplication, WalletCard};
 
 use crate::clock::Timestamp;

@@ -695,3 +695,67 @@ fn nfc_bag_vector_and_checks() {
             .is_err()
     );
 }
+
+fn drive_transfer(
+    reader: &mut NfcTransferReader,
+    sender: &mut Wallet<SqliteStore>,
+    card: &mut Card,
+) -> NfcTransferStep {
+    for _ in 0..200 {
+        let command = reader.next_command().expect("a command is due");
+        let answer = card.process_apdu(&command);
+        match reader.on_response(&answer, sender).unwrap() {
+            NfcTransferStep::Continue => {}
+            done => return done,
+        }
+    }
+    panic!("transfer tap did not finish");
+}
+
+#[test]
+fn phone_to_phone_gift_in_one_tap() {
+    let venue = Venue::new();
+    let mut sender = venue.wallet();
+    let id = venue.ticket(&mut sender, "north");
+    let mut receiver = card_of(venue.wallet());
+    receiver.accept_gifts(true);
+    let (_, step) = sender.offer_transfer(&[id], crate::transfer::OfferTerms::Gift, T0 + 600).unwrap();
+    let mut reader = NfcTransferReader::start(step.send.expect("an offer"));
+    let done = drive_transfer(&mut reader, &mut sender, &mut receiver);
+    assert!(
+        matches!(done, NfcTransferStep::Done(ref events) if events.iter().any(|e| matches!(e, crate::transfer::TransferEvent::Completed { .. }))),
+        "{done:?}"
+    );
+    assert_eq!(sender.instrument(&id).unwrap().holding, Holding::Gone);
+    let got = receiver.wallet().instrument(&id).unwrap();
+    assert_eq!((got.holding, got.instrument.sequence()), (Holding::Held, 1));
+    assert!(
+        receiver.take_transfer_events().iter().any(|e| matches!(e, crate::transfer::TransferEvent::Completed { .. }))
+    );
+    // The ticket now presents from the receiver's phone.
+    let mut venue = venue;
+    assert_eq!(venue.tap(&mut receiver, Venue::policy(Instruction::Enter)).unwrap().outcome, Outcome::Admitted);
+}
+
+#[test]
+fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
+    let venue = Venue::new();
+    let mut sender = venue.wallet();
+    let id = venue.ticket(&mut sender, "north");
+    let mut receiver = card_of(venue.wallet());
+    let (offer_id, step) = sender.offer_transfer(&[id], crate::transfer::OfferTerms::Gift, T0 + 600).unwrap();
+    let mut first = NfcTransferReader::start(step.send.unwrap());
+    assert_eq!(drive_transfer(&mut first, &mut sender, &mut receiver), NfcTransferStep::AwaitingPeer);
+    assert_eq!(sender.instrument(&id).unwrap().holding, Holding::PendingOut);
+    // The user says yes on screen; the answer waits for the next tap.
+    let accepted = receiver.wallet_mut().accept_offer(offer_id).unwrap();
+    receiver.queue_transfer_reply(accepted.send.unwrap());
+    receiver.deactivate();
+    let mut second = NfcTransferReader::start(Vec::new());
+    assert!(matches!(drive_transfer(&mut second, &mut sender, &mut receiver), NfcTransferStep::Done(_)));
+    assert_eq!(sender.instrument(&id).unwrap().holding, Holding::Gone);
+    assert_eq!(receiver.wallet().instrument(&id).unwrap().holding, Holding::Held);
+    // Junk in a TRANSFER command is refused and changes nothing.
+    select(&mut receiver);
+    assert_eq!(send(&mut receiver, crate::apdu::INS_TRANSFER, b"\x82\x01\x00").status, StatusWord::WRONG_DATA);
+}

@@ -15,12 +15,13 @@
 use super::{
     ChallengeBody, ExaminationBody, HELLO, Instruction, MAX_CLOCK_SKEW, Outcome, Presentation, PresentationBody,
 };
-use crate::apdu::{CardApplication, CardChannel, INS_CONFIRM, INS_PRESENT, StatusWord, TESSERA_AID};
+use crate::apdu::{CardApplication, CardChannel, INS_CONFIRM, INS_PRESENT, INS_TRANSFER, StatusWord, TESSERA_AID};
 use crate::codec::{DecodeError, Wire};
 use crate::crypto::SignerError;
 use crate::ids::{ExchangeId, InstrumentId};
 use crate::instrument::{Attributes, Signed};
 use crate::store::{ExaminationRecord, Holding, InstrumentFilter, StoreError, WalletStore, Write, WriteBatch};
+use crate::transfer::{TransferError, TransferEvent};
 use crate::trust::Role;
 use crate::wallet::{Wallet, WalletError};
 use std::collections::VecDeque;
@@ -260,6 +261,12 @@ pub struct WalletApplication<S: WalletStore> {
     pending: Option<PendingPresentation>,
     seen_nonces: VecDeque<ExchangeId>,
     last: Option<ExaminationResult>,
+    /// Accept gift offers that arrive by tap (the user opened "receive").
+    accept_gifts: bool,
+    /// A reply waiting for the reader's next (empty) TRANSFER poll.
+    transfer_outbox: Option<Vec<u8>>,
+    /// What the transfer engine reported, for the app's screen.
+    transfer_events: Vec<TransferEvent>,
 }
 
 impl<S: WalletStore> WalletApplication<S> {
@@ -284,6 +291,39 @@ impl<S: WalletStore> WalletApplication<S> {
         self.seen_nonces.push_back(challenge.body.nonce);
         self.pending = Some(pending);
         Ok(presentation.to_bytes())
+    }
+
+    /// Phone to phone: the transfer engine's messages over the same channel.
+    /// The reader (sender) sends a message; the answer is this wallet's
+    /// reply, or empty while the user has not decided (the reader polls
+    /// with an empty TRANSFER at the next tap).
+    fn transfer(&mut self, message: &[u8]) -> Result<Vec<u8>, StatusWord> {
+        if message.is_empty() {
+            return Ok(self.transfer_outbox.take().unwrap_or_default());
+        }
+        let refuse = |e: TransferError| {
+            tracing::info!(error = %e, "transfer message refused");
+            match e {
+                TransferError::Decode(DecodeError::TooLarge { .. }) => StatusWord::NOT_ENOUGH_MEMORY,
+                TransferError::Decode(_) => StatusWord::WRONG_DATA,
+                _ => StatusWord::CONDITIONS_NOT_SATISFIED,
+            }
+        };
+        let step = self.wallet.handle_transfer(message).map_err(refuse)?;
+        let mut reply = step.send;
+        for event in step.events {
+            if let TransferEvent::OfferReceived(offer) = &event
+                && reply.is_none()
+                && self.accept_gifts
+                && offer.price.is_none()
+            {
+                let accepted = self.wallet.accept_offer(offer.offer_id).map_err(refuse)?;
+                reply = accepted.send;
+                self.transfer_events.extend(accepted.events);
+            }
+            self.transfer_events.push(event);
+        }
+        Ok(reply.unwrap_or_default())
     }
 
     fn confirm(&mut self, message: &[u8]) -> Result<Vec<u8>, PresentationError> {
@@ -316,6 +356,7 @@ impl<S: WalletStore> CardApplication for WalletApplication<S> {
             return Err(StatusWord::WRONG_P1_P2);
         }
         let result = match ins {
+            INS_TRANSFER => return self.transfer(message),
             INS_PRESENT => self.present(message),
             INS_CONFIRM => self.confirm(message),
             _ => return Err(StatusWord::INS_NOT_SUPPORTED),
@@ -336,7 +377,16 @@ pub struct WalletCard<S: WalletStore> {
 impl<S: WalletStore> WalletCard<S> {
     /// Wraps a wallet.
     pub fn new(wallet: Wallet<S>) -> Self {
-        let app = WalletApplication { wallet, choice: None, pending: None, seen_nonces: VecDeque::new(), last: None };
+        let app = WalletApplication {
+            wallet,
+            choice: None,
+            pending: None,
+            seen_nonces: VecDeque::new(),
+            last: None,
+            accept_gifts: false,
+            transfer_outbox: None,
+            transfer_events: Vec::new(),
+        };
         Self { channel: CardChannel::new(app) }
     }
 
@@ -354,6 +404,23 @@ impl<S: WalletStore> WalletCard<S> {
     /// picks by event and zone).
     pub fn choose(&mut self, id: Option<InstrumentId>) {
         self.channel.app_mut().choice = id;
+    }
+
+    /// Whether gifts offered by tap are accepted at once (the user opened the
+    /// "receive" screen); sales always wait for the user.
+    pub fn accept_gifts(&mut self, yes: bool) {
+        self.channel.app_mut().accept_gifts = yes;
+    }
+
+    /// After the user accepted or declined an offer on screen: the reply
+    /// the next tap's empty TRANSFER poll collects.
+    pub fn queue_transfer_reply(&mut self, bytes: Vec<u8>) {
+        self.channel.app_mut().transfer_outbox = Some(bytes);
+    }
+
+    /// Transfer events since the last call.
+    pub fn take_transfer_events(&mut self) -> Vec<TransferEvent> {
+        std::mem::take(&mut self.channel.app_mut().transfer_events)
     }
 
     /// What the last certificate did, if any.
