@@ -28,9 +28,9 @@ trap cleanup EXIT
 
 vpcd_listening() { ss -ltn 2>/dev/null | grep -q ':35963 '; }
 if ! vpcd_listening; then
-  if pgrep -x pcscd >/dev/null; then
-    echo "pcscd runs but vpcd does not listen on 35963 (is vsmartcard-vpcd's reader.conf loaded?)" >&2
-    exit 1
+  # A stale pid file (a pcscd that died) would stop a new one from starting.
+  if [[ -f /run/pcscd/pcscd.pid ]] && ! kill -0 "$(cat /run/pcscd/pcscd.pid)" 2>/dev/null; then
+    rm -f /run/pcscd/pcscd.pid /run/pcscd/pcscd.comm
   fi
   pcscd --foreground >"$work/pcscd.log" 2>&1 &
   pcscd_pid=$!
