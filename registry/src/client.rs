@@ -131,6 +131,10 @@ pub fn outcomes(results: Vec<wire::ItemResultJson>) -> Result<Vec<ItemOutcome>, 
                     proof: EquivocationProof::from_bytes(&wire::unb64(&proof).ok_or_else(|| bad("base64"))?)
                         .map_err(|e| bad(&e.to_string()))?,
                 },
+                wire::ItemResultJson::Sale { offer_id, verdict, .. } => ItemOutcome::Refused {
+                    id: None,
+                    reason: format!("sale {offer_id}: {verdict} (sale claims are judged, not applied here)"),
+                },
                 wire::ItemResultJson::Refused { instrument_id, error, message } => ItemOutcome::Refused {
                     id: instrument_id.and_then(|i| InstrumentId::from_hex(&i).ok()),
                     reason: format!("{error}: {message}"),

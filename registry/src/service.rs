@@ -525,16 +525,24 @@ impl Registry {
         caller: &PublicKey,
         req: wire::ReconcileRequest,
     ) -> Result<wire::ReconcileResponse, ApiError> {
+        use tessera_core::transfer::evidence::SaleClaim;
         check_count(req.items.len(), "items")?;
-        let mut chains = Vec::with_capacity(req.items.len());
+        // Decode everything first: a malformed item refuses the upload.
+        let mut chains = Vec::new();
+        let mut claims = Vec::new();
         for item in &req.items {
             match item {
                 wire::UploadItemJson::Chain { instrument } => chains.push(instrument_b64(instrument)?),
+                wire::UploadItemJson::Sale { claim } => {
+                    let bytes = wire::unb64(claim)
+                        .ok_or_else(|| ApiError::bad_request("bad_base64", "a claim is not base64"))?;
+                    claims.push(SaleClaim::from_bytes(&bytes)?);
+                }
             }
         }
         let outcomes = self.register_chains(caller, &chains)?;
-        let mut results = Vec::with_capacity(outcomes.len());
-        let mut all_refused = !outcomes.is_empty();
+        let mut chain_results = Vec::with_capacity(outcomes.len());
+        let mut all_refused = !req.items.is_empty();
         let mut first_error = None;
         for (inst, outcome) in chains.iter().zip(outcomes) {
             let r = match outcome {
@@ -569,14 +577,137 @@ impl Registry {
                     item
                 }
             };
-            results.push(r);
+            chain_results.push(r);
+        }
+        let mut claim_results = Vec::with_capacity(claims.len());
+        for claim in &claims {
+            match self.judge_sale(caller, claim) {
+                Ok(r) => {
+                    all_refused = false;
+                    claim_results.push(r);
+                }
+                Err(e) => {
+                    claim_results.push(wire::ItemResultJson::Refused {
+                        instrument_id: None,
+                        error: e.code.into(),
+                        message: e.message.clone(),
+                    });
+                    first_error.get_or_insert(e);
+                }
+            }
         }
         // An upload where nothing could be used is refused as a whole, so a
         // client sees a 4xx; otherwise each item carries its own answer.
         if all_refused && let Some(e) = first_error {
             return Err(e);
         }
+        // Answers follow the upload order.
+        let (mut chain_results, mut claim_results) = (chain_results.into_iter(), claim_results.into_iter());
+        let results = req
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                wire::UploadItemJson::Chain { .. } => chain_results.next(),
+                wire::UploadItemJson::Sale { .. } => claim_results.next(),
+            })
+            .collect();
         Ok(wire::ReconcileResponse { results })
+    }
+
+    /// The registry as optimistic arbiter of a sale (`docs/transfer.md`):
+    /// the payment chains are registered; if every item's delivery link is
+    /// registered the payment stands; if an item's next link went to anyone
+    /// else (the first registered stands), the seller cannot deliver and the
+    /// payment notes are replaced by fresh notes for the keys that paid,
+    /// once per offer; otherwise the claim waits.
+    fn judge_sale(
+        &self,
+        caller: &PublicKey,
+        claim: &tessera_core::transfer::evidence::SaleClaim,
+    ) -> Result<wire::ItemResultJson, ApiError> {
+        let trust = self.trust_list()?;
+        let empty = DenyList::empty();
+        let checked = claim
+            .check(&Verifier::new(&trust, &empty), self.now())
+            .map_err(|e| ApiError::unprocessable("bad_claim", e.to_string()))?;
+        let payments = &claim.acceptance.body.payment;
+        for r in self.register_chains(caller, payments)? {
+            match r? {
+                Registered::Current(..) | Registered::Superseded(_) => {}
+                Registered::Conflict(_) => {
+                    return Err(ApiError::conflict("payment_conflict", "a payment note was endorsed twice"));
+                }
+            }
+        }
+        let mut registered = Vec::new();
+        let mut went_elsewhere = false;
+        for item in &checked.items {
+            if let Some(link) = self.store.links(&item.instrument_id)?.into_iter().find(|l| l.sequence == item.sequence)
+            {
+                let link = Signed::<Endorsement>::from_bytes(&link.bytes)
+                    .map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?;
+                if !checked.is_delivered_by(std::slice::from_ref(&link)) {
+                    went_elsewhere = true;
+                }
+                registered.push(link);
+            }
+        }
+        let offer_id = checked.offer_id.to_hex();
+        if checked.is_delivered_by(&registered) {
+            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "delivered".into(), instruments: vec![] });
+        }
+        if !went_elsewhere {
+            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "pending".into(), instruments: vec![] });
+        }
+        // Judged before: the payment notes were already replaced.
+        let mut already = true;
+        for line in &checked.payment {
+            let row = self.store.instrument(&line.instrument_id)?;
+            already &= row.is_some_and(|r| r.status == Status::Refunded && r.holder == line.payee);
+        }
+        if already {
+            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "refunded".into(), instruments: vec![] });
+        }
+        let mut values = Vec::new();
+        let mut payers = Vec::new();
+        let mut spend = Vec::new();
+        for (line, note) in checked.payment.iter().zip(payments) {
+            let amount = note
+                .attributes()
+                .amount()
+                .ok_or_else(|| ApiError::bad_request("wrong_kind", "a payment is not a note"))?;
+            values.push(amount.minor);
+            payers.push(line.payer.to_hex());
+            spend.push(NoteSpend { id: line.instrument_id, holder: line.payee });
+        }
+        let (instruments, rows) = self.notes_for(&checked.buyer, &checked.price.currency, &values, &payers)?;
+        let result = self.store.exchange_notes(
+            &NoteExchange {
+                account: checked.buyer,
+                currency: checked.price.currency.clone(),
+                spend,
+                retire: vec![],
+                issue: rows,
+                payout: 0,
+                paid_in: 0,
+                reference: format!("sale-refund:{offer_id}"),
+            },
+            self.now(),
+        );
+        match result {
+            Ok(_) => {
+                tracing::warn!(offer = %offer_id, seller = %checked.seller.short(), "sale not delivered: payment returned");
+                Ok(wire::ItemResultJson::Sale {
+                    offer_id,
+                    verdict: "refunded".into(),
+                    instruments: Self::encoded(&instruments),
+                })
+            }
+            Err(crate::store::StoreError::DuplicateReference(_)) => {
+                Ok(wire::ItemResultJson::Sale { offer_id, verdict: "refunded".into(), instruments: vec![] })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Registers chains that must end at the issuer key (payments, refunds,

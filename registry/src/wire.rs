@@ -259,6 +259,13 @@ pub enum UploadItemJson {
         /// The instrument.
         instrument: String,
     },
+    /// A buyer's fair-sale claim (`tessera_core::transfer::evidence::SaleClaim`,
+    /// base64 CBOR): the seller's offer and the buyer's acceptance with its
+    /// payment endorsements.
+    Sale {
+        /// The claim.
+        claim: String,
+    },
 }
 
 /// `POST /reconcile`.
@@ -293,6 +300,18 @@ pub enum ItemResultJson {
         instrument_id: String,
         /// The `EquivocationProof`, base64 CBOR.
         proof: String,
+    },
+    /// The registry's judgement of a sale claim: `delivered` (the payment
+    /// stands), `refunded` (the seller passed an item elsewhere: fresh notes
+    /// of the paid value for the payer keys, in `instruments`) or `pending`
+    /// (nothing registered yet; upload again later).
+    Sale {
+        /// The offer id, hex.
+        offer_id: String,
+        /// `delivered`, `refunded` or `pending`.
+        verdict: String,
+        /// Refund notes, base64 CBOR.
+        instruments: Vec<String>,
     },
     /// Refused.
     Refused {

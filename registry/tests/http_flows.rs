@@ -455,3 +455,72 @@ fn modification_accept_refuse_refund() {
     let totals = s.registry.registry.store().money_totals("EUR").unwrap();
     assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
 }
+
+#[test]
+fn sale_claim_pending_then_refunded_when_the_seller_sold_twice() {
+    use tessera_core::transfer::evidence::SaleClaim;
+    use tessera_core::transfer::{Offer, OfferBody, Terms, TransferMessage};
+    use tessera_core::{Amount, Clock as _};
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    let mut carol = wallet(s.dir.path(), "carol");
+    for w in [&mut alice, &mut bob, &mut carol] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.top_up("EUR", 2500, "card-a").unwrap();
+    let ticket = a.buy("finals", "north", None).unwrap();
+    let mut c = WalletSession::new(&mut carol, s.client.clone());
+    c.top_up("EUR", 2500, "card-c").unwrap();
+    c.withdraw("EUR", 2500).unwrap();
+
+    // Alice offers the ticket to Carol for 25.00; Carol accepts and pays.
+    let now = tessera_core::SystemClock.now();
+    let item = alice.instrument(&ticket).unwrap().instrument;
+    let holder = alice.signer(&item.holder()).unwrap();
+    let payees = vec![alice.new_holder_key().unwrap(), alice.new_holder_key().unwrap()];
+    let body = OfferBody {
+        offer_id: ExchangeId([0x33; 16]),
+        sender: alice.account_key(),
+        items: vec![item.clone()],
+        terms: Terms::Sale { price: Amount::new("EUR", 2500), payee_keys: payees, change: vec![] },
+        created_at: now,
+        expires_at: now + 600,
+    };
+    let offer = Offer::sign(body, &alice.signer(&alice.account_key()).unwrap(), &[&holder as &dyn Signer]).unwrap();
+    carol.handle_transfer(&TransferMessage::Offer(offer.clone()).to_bytes()).unwrap();
+    let step = carol.accept_offer(offer.id()).unwrap();
+    let TransferMessage::Acceptance(acceptance) = TransferMessage::from_bytes(&step.send.unwrap()).unwrap() else {
+        panic!("expected an acceptance")
+    };
+    let claim = wire::b64(&SaleClaim { offer, acceptance }.to_bytes());
+    let upload = wire::ReconcileRequest { items: vec![wire::UploadItemJson::Sale { claim }] };
+    let account = carol.signer(&carol.account_key()).unwrap();
+    let judge = |req: &wire::ReconcileRequest| -> (String, Vec<String>) {
+        let r: wire::ReconcileResponse = s.client.post("/reconcile", &account, req).unwrap();
+        match r.results.into_iter().next().unwrap() {
+            wire::ItemResultJson::Sale { verdict, instruments, .. } => (verdict, instruments),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Nothing registered about the ticket yet: the claim waits.
+    assert_eq!(judge(&upload).0, "pending");
+    // Alice sells the same ticket to Bob instead, and Bob reconciles first.
+    let bk = bob.new_holder_key().unwrap();
+    let to_bob = alice.endorse(&ticket, bk, ExchangeId([0x44; 16]), ExchangeId([0x45; 16])).unwrap();
+    bob.import_instrument(to_bob).unwrap();
+    WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    // Carol's claim now wins her money back, once.
+    let (verdict, notes) = judge(&upload);
+    assert_eq!((verdict.as_str(), notes.len()), ("refunded", 2));
+    for n in &notes {
+        carol.import(&wire::unb64(n).unwrap()).unwrap();
+    }
+    let before = s.registry.registry.store().dump().unwrap();
+    assert_eq!(judge(&upload), ("refunded".to_owned(), vec![]));
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before, "judged once");
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
+    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+}
