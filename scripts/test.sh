@@ -39,6 +39,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
 
+# System packages every section may need (nfc1's libnfc is built by clippy
+# and the tests too, since they enable every feature).
+bash scripts/install-deps.sh || { echo "installing the test dependencies failed" >&2; exit 1; }
+
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 passed_sections=() failed_sections=()

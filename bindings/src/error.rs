@@ -114,7 +114,8 @@ impl From<CoreWalletError> for WalletError {
         match error {
             CoreWalletError::Store(_) => Self::Storage { error_message },
             CoreWalletError::Decode(_) => Self::Decode { error_message },
-            CoreWalletError::Rejected(_) => Self::Rejected { error_message },
+            // A double transfer is a rejection of the offered copy; the text names it.
+            CoreWalletError::Rejected(_) | CoreWalletError::DoubleTransfer { .. } => Self::Rejected { error_message },
             CoreWalletError::Trust(_) => Self::Trust { error_message },
             CoreWalletError::KeyProvider(_) => Self::Keystore { error_message },
             CoreWalletError::Signer(_) => Self::Signer { error_message },

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::sealing::PassphraseKeyProvider;
 use tessera_core::store::{Holding, WalletStore};
+use tessera_core::transfer::OfferTerms;
 use tessera_core::{
     Amount, Attributes, Clock, DenyList, EquivocationProof, ExchangeId, Instrument, InstrumentId, InstrumentState,
     LocalSigner, NoteAttributes, Role, Signed, Status, SystemClock, TicketAttributes, TrustEntry, TrustList, Verifier,
@@ -194,6 +195,23 @@ pub fn run() -> Result<()> {
         Err(e) => story.say(format!("a damaged transfer: rejected, {e}")),
         Ok(_) => return Err(anyhow!("damaged bytes were accepted")),
     }
+
+    story.step("Alice sells Bob seat 13 for 20.00 EUR, phone to phone over a libp2p swarm on loopback");
+    let seat13_id = seats[1];
+    let price = Amount::new("EUR", 2_000);
+    let (seller, buyer, elapsed) =
+        crate::p2p_cmd::move_over_loopback(alice, bob, vec![seat13_id], OfferTerms::Sale(price.clone()))?;
+    (alice, bob) = (seller, buyer);
+    story.say(format!(
+        "offer → acceptance with payment → transfer certificate → receipt took {} ms over QUIC/TCP on 127.0.0.1",
+        elapsed.as_millis()
+    ));
+    story.say(format!(
+        "Bob's wallet verified and holds seat 13 ({}); Alice has {}, Bob has {}",
+        bob.instrument(&seat13_id)?.holding.as_str(),
+        money(balance_of(&alice)?),
+        money(balance_of(&bob)?)
+    ));
 
     story.step("Alice cheats: she restores her backup and endorses seat 12 again, to Carol");
     let keys = PassphraseKeyProvider::new("alice's passphrase");

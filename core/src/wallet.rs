@@ -8,6 +8,7 @@ use crate::codec::{DecodeError, Wire};
 use crate::crypto::{LocalSigner, PublicKey, SecretKey, SignerError};
 use crate::ids::{ExchangeId, InstrumentId};
 use crate::instrument::{Amount, Instrument, Kind, Signed, Status};
+use crate::proof::EquivocationProof;
 use crate::sealing::{KeyProvider, KeyProviderError, Sealer};
 use crate::store::{
     Direction, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary, KeyRecord, KeyRole,
@@ -92,6 +93,16 @@ pub enum WalletError {
     /// The instrument may not be passed on.
     #[error("instrument {0} is not transferable")]
     NotTransferable(InstrumentId),
+    /// A second, different endorsement of a point of the chain this wallet
+    /// already holds: the sender signed twice. The first copy is kept.
+    #[error("instrument {id} was endorsed twice at the same sequence (double transfer)")]
+    DoubleTransfer {
+        /// The instrument.
+        id: InstrumentId,
+        /// The proof naming the key that signed twice, when both copies
+        /// carry the conflicting links.
+        proof: Option<Box<EquivocationProof>>,
+    },
     /// Stored data broke an invariant.
     #[error("wallet data is inconsistent: {0}")]
     Inconsistent(String),
@@ -340,6 +351,14 @@ impl<S: WalletStore> Wallet<S> {
             if old_seq > verified.sequence || (old_seq == verified.sequence && old.holding != Holding::Held) {
                 return Err(WalletError::Stale(id));
             }
+            // Same point of the chain, different tip: the sender endorsed this
+            // sequence twice. Keep the first copy as evidence and refuse the
+            // second with the proof. (A registered certificate that compacts
+            // the chain names the same tip, so it still replaces it.)
+            if old_seq == verified.sequence && old.instrument.tip_digest() != verified.tip {
+                let proof = EquivocationProof::find(&old.instrument, &instrument);
+                return Err(WalletError::DoubleTransfer { id, proof: proof.map(Box::new) });
+            }
         }
         let (memo, counterparty) = self.arrival(&instrument);
         let record = InstrumentRecord {
@@ -511,5 +530,51 @@ impl<S: WalletStore> Wallet<S> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authority::{Issuer, RegistryAuthority};
+    use crate::clock::ManualClock;
+    use crate::crypto::Signer;
+    use crate::instrument::{Attributes, NoteAttributes};
+    use crate::sealing::{StaticKeyProvider, StorageKey};
+    use crate::trust::TrustEntry;
+
+    #[test]
+    fn a_second_endorsement_of_the_same_sequence_is_refused_with_a_proof() {
+        let clock = Arc::new(ManualClock::new(10));
+        let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
+        let sp = RegistryAuthority::new(LocalSigner::from_seed(&[1; 32]));
+        let bank = Issuer::new(LocalSigner::from_seed(&[2; 32]));
+        let entry = TrustEntry { key: bank.public_key(), role: Role::Issuer, name: "b".into(), not_after: 1_000 };
+        let list = sp.trust_list(1, vec![entry], 0).expect("signs").to_bytes();
+        let mut wallet = Wallet::create(SqliteStore::in_memory().expect("store"), &keys, clock).expect("creates");
+        wallet.pin_registry(sp.public_key()).expect("pins");
+        wallet.install_trust_list(&list).expect("installs");
+
+        // A cheating sender holds a note and endorses it twice to us.
+        let cheat = LocalSigner::from_seed(&[9; 32]);
+        let note = NoteAttributes { amount: Amount::new("EUR", 100), expires_at: 1_000 };
+        let issued =
+            bank.issue_with_id(InstrumentId([5; 16]), Attributes::Note(note), cheat.public_key(), 1).expect("issues");
+        let copy = |to: PublicKey| {
+            let body = issued.next_endorsement(to, ExchangeId::random(&mut OsRng), ExchangeId::NONE, 2);
+            issued.with_link(Signed::sign(body, &cheat).expect("signs"))
+        };
+        let (first, second) =
+            (copy(wallet.new_holder_key().expect("key")), copy(wallet.new_holder_key().expect("key")));
+        wallet.import_instrument(first.clone()).expect("first copy is accepted");
+        let history = wallet.history(10).expect("history");
+        match wallet.import_instrument(second) {
+            Err(WalletError::DoubleTransfer { proof: Some(proof), .. }) => {
+                assert_eq!(proof.verify(), Ok(cheat.public_key()));
+            }
+            other => panic!("expected a double transfer, got {other:?}"),
+        }
+        assert_eq!(wallet.instrument(&first.id()).expect("kept").instrument, first, "the first copy is kept");
+        assert_eq!(wallet.history(10).expect("history"), history, "nothing recorded");
     }
 }
