@@ -22,7 +22,7 @@ pub struct NetArgs {
     /// Do not look for peers on the local network.
     #[arg(long)]
     no_mdns: bool,
-    /// A relay to be reachable through (its address ending in /p2p/<relay id>).
+    /// A relay to be reachable through (its address ending in `/p2p/<relay id>`).
     #[arg(long)]
     relay: Option<String>,
     /// A file keeping this node's network identity (not a wallet key), so its URI stays the same.
