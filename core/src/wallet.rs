@@ -302,16 +302,31 @@ impl<S: WalletStore> Wallet<S> {
     /// Makes a fresh holder key, sealed in the store, for an issuer or a
     /// sender to endorse an instrument to. Its private half never leaves.
     pub fn new_holder_key(&mut self) -> Result<PublicKey, WalletError> {
+        let (public, write) = self.fresh_holder_key(self.now());
+        self.store.apply(WriteBatch(vec![write]))?;
+        Ok(public)
+    }
+
+    /// A fresh holder key and the write that stores it sealed, for callers
+    /// that persist it in the same batch as the step that uses it.
+    pub(crate) fn fresh_holder_key(&self, now: Timestamp) -> (PublicKey, Write) {
         let key = SecretKey::generate(&mut OsRng);
         let public = key.public_key();
-        let record = KeyRecord {
-            public,
-            role: KeyRole::Holder,
-            sealed: self.sealer.seal_key(&key, &mut OsRng),
-            created_at: self.now(),
-        };
-        self.store.apply(WriteBatch(vec![Write::InsertKey(record)]))?;
-        Ok(public)
+        let sealed = self.sealer.seal_key(&key, &mut OsRng);
+        (public, Write::InsertKey(KeyRecord { public, role: KeyRole::Holder, sealed, created_at: now }))
+    }
+
+    /// Signs the next link of `record` (held by one of this wallet's keys) to `new_holder`.
+    pub(crate) fn sign_next_link(
+        &self,
+        record: &InstrumentRecord,
+        new_holder: PublicKey,
+        offer_id: ExchangeId,
+        acceptance_id: ExchangeId,
+        now: Timestamp,
+    ) -> Result<Signed<crate::instrument::Endorsement>, WalletError> {
+        let body = record.instrument.next_endorsement(new_holder, offer_id, acceptance_id, now);
+        Ok(Signed::sign(body, &self.signer(&record.holder)?)?)
     }
 
     /// A signer for one of this wallet's keys. The key is unsealed for the
@@ -495,8 +510,7 @@ impl<S: WalletStore> Wallet<S> {
         {
             return Err(WalletError::NotTransferable(*id));
         }
-        let body = record.instrument.next_endorsement(new_holder, offer_id, acceptance_id, now);
-        let link = Signed::sign(body, &self.signer(&record.holder)?)?;
+        let link = self.sign_next_link(&record, new_holder, offer_id, acceptance_id, now)?;
         let history = HistoryEntry {
             seq: 0,
             time: now,

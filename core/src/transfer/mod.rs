@@ -85,13 +85,12 @@ pub use state::{
 
 use crate::clock::Timestamp;
 use crate::codec::DecodeError;
-use crate::crypto::{PublicKey, SecretKey, SignerError};
+use crate::crypto::{PublicKey, SignerError};
 use crate::ids::{ExchangeId, InstrumentId};
 use crate::instrument::{Amount, Instrument, Kind};
-use crate::store::{KeyRecord, KeyRole, StoreError, WalletStore, Write};
+use crate::store::{StoreError, WalletStore, Write};
 use crate::verify::Rejection;
 use crate::wallet::{Wallet, WalletError};
-use rand::rngs::OsRng;
 
 const META_PEER_PREFIX: &str = "transfer-peer/";
 
@@ -387,19 +386,6 @@ pub struct Retransmit {
 }
 
 impl<S: WalletStore> Wallet<S> {
-    /// A fresh holder key and the write that stores it sealed.
-    pub(crate) fn fresh_holder_key(&self, now: Timestamp) -> (PublicKey, Write) {
-        let key = SecretKey::generate(&mut OsRng);
-        let public = key.public_key();
-        let record = KeyRecord {
-            public,
-            role: KeyRole::Holder,
-            sealed: self.sealer.seal_key(&key, &mut OsRng),
-            created_at: now,
-        };
-        (public, Write::InsertKey(record))
-    }
-
     /// Remembers which transport peer (opaque bytes, at most 128) an
     /// exchange runs with, so that after a restart the transport knows where
     /// to resend what [`Wallet::resume_transfers`] returns.

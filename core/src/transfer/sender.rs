@@ -346,8 +346,7 @@ impl<S: WalletStore> Wallet<S> {
         acceptance_id: ExchangeId,
         now: Timestamp,
     ) -> Result<Signed<crate::instrument::Endorsement>, TransferError> {
-        let body = record.instrument.next_endorsement(new_holder, offer_id, acceptance_id, now);
-        Ok(Signed::sign(body, &self.signer(&record.holder)?)?)
+        Ok(self.sign_next_link(record, new_holder, offer_id, acceptance_id, now)?)
     }
 
     pub(super) fn receive_decline(&mut self, decline: Decline) -> Result<Step, TransferError> {
