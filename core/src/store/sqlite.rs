@@ -14,8 +14,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::path::Path;
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/0001_init.sql"), include_str!("../../migrations/0002_list_order_index.sql")];
+/// The list query; index `instruments_list` (migration 0003) covers every
+/// column it reads, so listing never loads the `encoded` blobs.
+const LIST_INSTRUMENTS: &str =
+    "SELECT id, kind, label, currency, amount, event_id, valid_until, uses_left, status, holding, sequence, updated_at
+     FROM instruments
+     WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR holding = ?2)
+     ORDER BY updated_at DESC, id";
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_list_order_index.sql"),
+    include_str!("../../migrations/0003_covering_list_index.sql"),
+];
 
 /// A wallet store in one SQLite file.
 #[derive(Debug)]
@@ -343,10 +354,7 @@ impl WalletStore for SqliteStore {
     fn instruments(&self, filter: InstrumentFilter) -> Result<Vec<InstrumentSummary>, StoreError> {
         query_all(
             &self.conn,
-            "SELECT id, kind, label, currency, amount, event_id, valid_until, uses_left, status, holding, sequence, updated_at
-             FROM instruments
-             WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR holding = ?2)
-             ORDER BY updated_at DESC, id",
+            LIST_INSTRUMENTS,
             params![filter.kind.map(Kind::as_str), filter.holding.map(Holding::as_str)],
             read_summary,
         )
@@ -468,6 +476,21 @@ mod tests {
             SqliteStore::open(&path).err(),
             Some(StoreError::TooNew { found: 99, supported: MIGRATIONS.len() as u32 })
         );
+    }
+
+    #[test]
+    fn listing_reads_the_covering_index_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("wallet.db")).expect("creates");
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {LIST_INSTRUMENTS}"))
+            .expect("prepares")
+            .query_map(params![Option::<&str>::None, Option::<&str>::None], |r| r.get::<_, String>(3))
+            .expect("plans")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(plan, vec!["SCAN instruments USING COVERING INDEX instruments_list".to_string()], "{plan:?}");
     }
 
     #[test]
