@@ -12,7 +12,7 @@
 use crate::clock::Timestamp;
 use crate::crypto::{Context, Digest, PublicKey, Signature};
 use crate::ids::InstrumentId;
-use crate::instrument::{Attributes, Instrument, InstrumentState, Kind, Status, is_denomination};
+use crate::instrument::{Attributes, Instrument, InstrumentState, Kind, Signed, SignedBody, Status, is_denomination};
 use crate::trust::{DenyList, Role, TrustList};
 
 /// Longest chain accepted after the genesis or the last registered
@@ -154,6 +154,115 @@ impl<'a> Verifier<'a> {
 
     /// Checks everything but the holder.
     pub fn verify(&self, instrument: &Instrument, now: Timestamp) -> Result<VerifiedInstrument, Rejection> {
+        self.check(instrument, now, &mut CheckNow)
+    }
+
+    /// [`Verifier::verify`] for many instruments at once, with the same
+    /// answer for each: the structure of every instrument is checked first
+    /// while its signatures are set aside, then the signatures are checked
+    /// together with Ed25519 batch verification, spread over every core.
+    /// A batch that fails is checked again one instrument at a time, so a
+    /// bad signature still gets its own typed [`Rejection`], and so does any
+    /// instrument the structural pass refused.
+    ///
+    /// Batch verification answers a different equation than the strict
+    /// single check, so every set-aside signature first passes the checks
+    /// `verify_strict` makes besides its equation (a valid key that is not
+    /// of small order; a canonically encoded `R` that is not of small
+    /// order) — one that does not is checked on its own. What remains is
+    /// a signature with a mixed-order `R` or key: only the key's owner can
+    /// make one, and no honest signer does.
+    pub fn verify_batch(
+        &self,
+        instruments: &[Instrument],
+        now: Timestamp,
+    ) -> Vec<Result<VerifiedInstrument, Rejection>> {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        if threads < 2 || instruments.len() < 2 * BATCH_INSTRUMENTS {
+            return self.verify_batch_here(instruments, now);
+        }
+        let chunk = instruments.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = instruments
+                .chunks(chunk)
+                .map(|part| (part, scope.spawn(move || self.verify_batch_here(part, now))))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|(part, handle)| {
+                    // A panicking thread is a bug; its instruments are
+                    // still answered, one by one, here.
+                    handle.join().unwrap_or_else(|_| part.iter().map(|i| self.verify(i, now)).collect())
+                })
+                .collect()
+        })
+    }
+
+    /// The batch path on the current thread.
+    fn verify_batch_here(
+        &self,
+        instruments: &[Instrument],
+        now: Timestamp,
+    ) -> Vec<Result<VerifiedInstrument, Rejection>> {
+        let mut out = Vec::with_capacity(instruments.len());
+        for group in instruments.chunks(BATCH_INSTRUMENTS) {
+            let mut deferred = Deferred::default();
+            // Instruments whose structure passed, with the range of their
+            // signatures in `deferred` (consecutive, in order).
+            let mut batched: Vec<(usize, VerifiedInstrument, std::ops::Range<usize>)> = Vec::new();
+            let mut verdicts: Vec<Option<Result<VerifiedInstrument, Rejection>>> = vec![None; group.len()];
+            for (index, instrument) in group.iter().enumerate() {
+                let mark = deferred.len();
+                deferred.unfit = false;
+                match self.check(instrument, now, &mut deferred) {
+                    Ok(v) if !deferred.unfit => batched.push((index, v, mark..deferred.len())),
+                    // A structural rejection or a signature unfit for the
+                    // batch: the single path names the exact rejection.
+                    _ => {
+                        deferred.truncate(mark);
+                        verdicts[index] = Some(self.verify(instrument, now));
+                    }
+                }
+            }
+            self.settle(group, &deferred, &mut batched, &mut verdicts, now);
+            out.extend(verdicts.into_iter().zip(group).map(|(v, i)| v.unwrap_or_else(|| self.verify(i, now))));
+        }
+        out
+    }
+
+    /// Batch-checks the signatures of `batched`; when the batch fails,
+    /// halves it until the bad signatures are found, and checks those
+    /// instruments one by one.
+    fn settle(
+        &self,
+        group: &[Instrument],
+        deferred: &Deferred,
+        batched: &mut [(usize, VerifiedInstrument, std::ops::Range<usize>)],
+        verdicts: &mut [Option<Result<VerifiedInstrument, Rejection>>],
+        now: Timestamp,
+    ) {
+        let (Some(first), Some(last)) = (batched.first(), batched.last()) else {
+            return;
+        };
+        if deferred.verify(first.2.start..last.2.end) {
+            for (index, verified, _) in batched.iter() {
+                verdicts[*index] = Some(Ok(verified.clone()));
+            }
+        } else if batched.len() == 1 {
+            verdicts[first.0] = Some(self.verify(&group[first.0], now));
+        } else {
+            let (left, right) = batched.split_at_mut(batched.len() / 2);
+            self.settle(group, deferred, left, verdicts, now);
+            self.settle(group, deferred, right, verdicts, now);
+        }
+    }
+
+    fn check(
+        &self,
+        instrument: &Instrument,
+        now: Timestamp,
+        signatures: &mut impl SignatureCheck,
+    ) -> Result<VerifiedInstrument, Rejection> {
         let genesis = &instrument.genesis.body;
         let id = genesis.instrument_id;
         if instrument.links.len() > MAX_LINKS {
@@ -162,14 +271,18 @@ impl<'a> Verifier<'a> {
         if !self.trust.certifies(&genesis.issuer, Role::Issuer, now) {
             return Err(Rejection::UnknownIssuer(genesis.issuer));
         }
-        instrument.genesis.verify(&genesis.issuer).map_err(|_| Rejection::BadGenesisSignature)?;
+        if !signatures.check(&genesis.issuer, &instrument.genesis) {
+            return Err(Rejection::BadGenesisSignature);
+        }
         check_attributes(&genesis.attributes)?;
 
         let genesis_digest = instrument.genesis.digest();
         let mut state = InstrumentState { uses_left: genesis.attributes.uses(), status: Status::Active };
         let (mut holder, mut sequence, mut tip) = (genesis.holder, 0u32, genesis_digest);
         if let Some(cert) = &instrument.registered {
-            cert.verify(&self.trust.registry()).map_err(|_| Rejection::BadCertificateSignature)?;
+            if !signatures.check(&self.trust.registry(), cert) {
+                return Err(Rejection::BadCertificateSignature);
+            }
             let c = &cert.body;
             if c.instrument_id != id || c.genesis != genesis_digest || (c.sequence == 0 && c.replaces != genesis_digest)
             {
@@ -196,7 +309,9 @@ impl<'a> Verifier<'a> {
             if e.previous != tip {
                 return Err(Rejection::BrokenPreviousDigest { link: n });
             }
-            link.verify(&holder).map_err(|_| Rejection::BadSignature { link: n })?;
+            if !signatures.check(&holder, link) {
+                return Err(Rejection::BadSignature { link: n });
+            }
             if !transferable
                 && !self.trust.certifies(&e.new_holder, Role::Issuer, now)
                 && !self.trust.certifies(&e.new_holder, Role::Merchant, now)
@@ -244,6 +359,98 @@ impl<'a> Verifier<'a> {
         }
         Ok(verified)
     }
+}
+
+/// Instruments whose signatures are checked in one batch: large enough
+/// for batch verification to pay off, small enough that a failed batch
+/// (checked again one by one) costs little.
+const BATCH_INSTRUMENTS: usize = 64;
+
+/// How the structural pass has a signature checked.
+trait SignatureCheck {
+    /// `false` when `signed` is known not to verify under `key`.
+    fn check<T: SignedBody>(&mut self, key: &PublicKey, signed: &Signed<T>) -> bool;
+}
+
+/// Checks each signature at once, strictly.
+struct CheckNow;
+
+impl SignatureCheck for CheckNow {
+    fn check<T: SignedBody>(&mut self, key: &PublicKey, signed: &Signed<T>) -> bool {
+        signed.verify(key).is_ok()
+    }
+}
+
+/// Sets signatures aside for batch checks.
+#[derive(Default)]
+struct Deferred {
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<ed25519_dalek::Signature>,
+    keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// A signature of the current instrument failed the strict pre-checks.
+    unfit: bool,
+}
+
+impl Deferred {
+    fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.messages.truncate(len);
+        self.signatures.truncate(len);
+        self.keys.truncate(len);
+    }
+
+    /// One batch equation over the signatures in `range`.
+    fn verify(&self, range: std::ops::Range<usize>) -> bool {
+        let (Some(messages), Some(signatures), Some(keys)) =
+            (self.messages.get(range.clone()), self.signatures.get(range.clone()), self.keys.get(range))
+        else {
+            return false;
+        };
+        if messages.is_empty() {
+            return true;
+        }
+        let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        ed25519_dalek::verify_batch(&messages, signatures, keys).is_ok()
+    }
+}
+
+impl SignatureCheck for Deferred {
+    fn check<T: SignedBody>(&mut self, key: &PublicKey, signed: &Signed<T>) -> bool {
+        match strict_prechecks(key, &signed.signature) {
+            Some(verifying_key) => {
+                self.messages.push(T::CONTEXT.signed_bytes(&crate::codec::to_vec(&signed.body)));
+                self.signatures.push(ed25519_dalek::Signature::from_bytes(&signed.signature.0));
+                self.keys.push(verifying_key);
+            }
+            // Not rejected here: the single check decides, so the rejection
+            // named is the one `verify` names.
+            None => self.unfit = true,
+        }
+        true
+    }
+}
+
+/// What `verify_strict` requires besides its equation: a key that decodes
+/// and is not of small order, and an `R` that decodes canonically and is
+/// not of small order. Returns the key when all hold.
+fn strict_prechecks(key: &PublicKey, signature: &Signature) -> Option<ed25519_dalek::VerifyingKey> {
+    let verifying_key = ed25519_dalek::VerifyingKey::from_bytes(&key.0).ok()?;
+    if verifying_key.is_weak() {
+        return None;
+    }
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&signature.0[..32]);
+    // `verify_strict` compares R byte for byte with a canonical encoding,
+    // so an R whose y is not below p = 2^255 - 19 never verifies.
+    let y_not_canonical = r[31] & 0x7f == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed;
+    let r_point = ed25519_dalek::VerifyingKey::from_bytes(&r).ok()?;
+    if y_not_canonical || r_point.is_weak() {
+        return None;
+    }
+    Some(verifying_key)
 }
 
 /// Longest text attribute, in bytes: keeps every genesis within its own
@@ -317,5 +524,66 @@ mod tests {
         let e = |role| TrustEntry { key, role, name: "k".into(), not_after: 100 };
         let list = sp.trust_list(1, vec![e(Role::Gate), e(Role::Issuer)], 0).expect("signs");
         assert_eq!(TrustList::verify(list, &sp.public_key()), Err(TrustError::DuplicateKey(key)));
+    }
+
+    #[test]
+    fn batch_verification_answers_exactly_as_single_verification() {
+        use crate::crypto::Signer as _;
+        use crate::ids::ExchangeId;
+        let issuer = Issuer::new(LocalSigner::from_seed(&[1; 32]));
+        let stranger = Issuer::new(LocalSigner::from_seed(&[4; 32]));
+        let sp = RegistryAuthority::new(LocalSigner::from_seed(&[2; 32]));
+        let entry = TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "i".into(), not_after: 100 };
+        let trust = TrustList::verify(sp.trust_list(1, vec![entry], 0).expect("signs"), &sp.public_key()).expect("ok");
+        let deny = DenyList::empty();
+        let verifier = Verifier::new(&trust, &deny);
+        let coupon = Attributes::Coupon(CouponAttributes {
+            program: "p".into(),
+            title: "t".into(),
+            uses: 1,
+            valid_from: 0,
+            valid_until: 100,
+            transferable: true,
+        });
+        let mut chains = Vec::new();
+        for n in 0..300u32 {
+            let mut seed = [7u8; 32];
+            seed[..4].copy_from_slice(&n.to_le_bytes());
+            let holder = LocalSigner::from_seed(&seed);
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            let who = if n == 77 { &stranger } else { &issuer };
+            let t = who.issue_with_id(InstrumentId(id), coupon.clone(), holder.public_key(), 1).expect("signs");
+            let body = t.next_endorsement(PublicKey([n as u8; 32]), ExchangeId::NONE, ExchangeId::NONE, 2);
+            let mut chain = t.with_link(Signed::sign(body, &holder).expect("signs"));
+            match n {
+                // A bad link signature, a bad genesis signature.
+                3 | 150 => chain.links[0].signature.0[40] ^= 1,
+                5 => chain.genesis.signature.0[50] ^= 1,
+                // An R of small order (the identity), and a non-canonical R.
+                9 => {
+                    chain.links[0].signature.0[..32].copy_from_slice(&[0; 32]);
+                    chain.links[0].signature.0[0] = 1;
+                }
+                200 => {
+                    chain.links[0].signature.0[..32].fill(0xff);
+                    chain.links[0].signature.0[31] = 0x7f;
+                }
+                // A structural fault after a good signature.
+                250 => chain.links[0].body.sequence = 5,
+                _ => {}
+            }
+            chains.push(chain);
+        }
+        let batch = verifier.verify_batch(&chains, 10);
+        let single: Vec<_> = chains.iter().map(|c| verifier.verify(c, 10)).collect();
+        assert_eq!(batch, single);
+        assert_eq!(single.iter().filter(|r| r.is_err()).count(), 7);
+        assert!(matches!(single[3], Err(Rejection::BadSignature { link: 1 })));
+        assert!(matches!(single[5], Err(Rejection::BadGenesisSignature)));
+        assert!(matches!(single[77], Err(Rejection::UnknownIssuer(_))));
+        // Small inputs take the one-thread path.
+        assert_eq!(verifier.verify_batch(&chains[..10], 10), single[..10].to_vec());
+        assert!(verifier.verify_batch(&[], 10).is_empty());
     }
 }

@@ -409,7 +409,7 @@ impl Registry {
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
-        for (i, verdict) in verify_all(&verifier, chains, now).into_iter().enumerate() {
+        for (i, verdict) in verifier.verify_batch(chains, now).into_iter().enumerate() {
             match verdict {
                 Err(e) => results.push(Some(Err(e.into()))),
                 Ok(v) => {
@@ -1377,36 +1377,6 @@ impl Registry {
                 .collect(),
         })
     }
-}
-
-/// Runs the verifier over many chains on every core: signature checks
-/// dominate ingest, and the store work is batched separately.
-fn verify_all(
-    verifier: &Verifier<'_>,
-    chains: &[Instrument],
-    now: u64,
-) -> Vec<Result<VerifiedInstrument, tessera_core::Rejection>> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if chains.len() < 64 || threads < 2 {
-        return chains.iter().map(|c| verifier.verify(c, now)).collect();
-    }
-    let chunk = chains.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chains
-            .chunks(chunk)
-            .map(|part| {
-                (part.len(), scope.spawn(move || part.iter().map(|c| verifier.verify(c, now)).collect::<Vec<_>>()))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|(n, h)| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Err(tessera_core::Rejection::InvalidAttributes("the verifier thread failed")); n]
-                })
-            })
-            .collect()
-    })
 }
 
 fn denominations_for(minor: u64) -> Vec<u64> {

@@ -203,6 +203,62 @@ pub fn batch_applies_each_update<S: RegistryStore>(store: S, _open: Opener<'_, S
     }
 }
 
+/// One batch mixing every outcome, including two updates of one
+/// instrument (the second continues the first): each update is judged
+/// after the ones before it, as if applied one by one.
+pub fn mixed_batch_matches_step_by_step<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b, c, x) = (f.signer(), f.signer(), f.signer(), f.signer());
+    // t: a → b → c, uploaded as two updates in one batch.
+    let t = f.ticket(&a);
+    // u: a → b registered before; the batch re-uploads it and then a → x.
+    let u = f.ticket(&a);
+    // v: a link at sequence 2 with nothing at 1.
+    let v = f.ticket(&a);
+    let unknown = f.ticket(&a);
+    for i in [&t, &u, &v] {
+        store.insert_instrument(&InstrumentRow::issued(i, None, NOW)).unwrap();
+    }
+    let (t1, lt1) = Fixture::endorse(&t, &a, b.public_key());
+    let (_, lt2) = Fixture::endorse(&t1, &b, c.public_key());
+    let (_, lu1) = Fixture::endorse(&u, &a, b.public_key());
+    let (_, lux) = Fixture::endorse(&u, &a, x.public_key());
+    store.apply_chains(&[update(std::slice::from_ref(&lu1))], NOW).unwrap();
+    let (v1, _) = Fixture::endorse(&v, &a, b.public_key());
+    let (_, lv2) = Fixture::endorse(&v1, &b, c.public_key());
+    let (_, lk) = Fixture::endorse(&unknown, &a, b.public_key());
+    let updates = vec![
+        update(std::slice::from_ref(&lt2)),
+        update(std::slice::from_ref(&lu1)),
+        update(std::slice::from_ref(&lux)),
+        update(std::slice::from_ref(&lv2)),
+        update(&[lk]),
+    ];
+    // The first update of t comes after its second in the batch: it is
+    // disconnected then, so give t's first link its own update before.
+    let mut all = vec![update(std::slice::from_ref(&lt1))];
+    all.extend(updates);
+    let out = store.apply_chains(&all, NOW + 1).unwrap();
+    assert_eq!(applied(&out[0]).0, 1);
+    let (added, row) = applied(&out[1]);
+    assert_eq!((added, row.holder, row.sequence), (1, c.public_key(), 2));
+    assert_eq!(applied(&out[2]).0, 0);
+    match &out[3] {
+        ChainOutcome::Conflict { registered, uploaded, row } => {
+            assert_eq!((registered.digest, uploaded.digest, row.holder), (lu1.digest, lux.digest, b.public_key()));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(out[4], ChainOutcome::Disconnected { sequence: 2 });
+    assert_eq!(out[5], ChainOutcome::Unknown);
+    let former = store.former_holders(&t.id()).unwrap();
+    assert_eq!(former.iter().map(|r| r.holder).collect::<Vec<_>>(), vec![b.public_key(), a.public_key()]);
+    assert_eq!(store.links(&t.id()).unwrap().len(), 2);
+    assert_eq!(store.links(&u.id()).unwrap(), vec![lu1]);
+    assert!(store.links(&v.id()).unwrap().is_empty());
+    assert_eq!(store.instrument(&v.id()).unwrap().unwrap().sequence, 0);
+}
+
 pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     let mut f = Fixture::new();
     let (a, b, x) = (f.signer(), f.signer(), f.signer());
@@ -601,6 +657,7 @@ macro_rules! registry_conformance {
         $crate::registry_conformance!(@cases [$(#[$attr])*] $make;
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
+            mixed_batch_matches_step_by_step,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);

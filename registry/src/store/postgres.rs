@@ -6,7 +6,7 @@
 //! two processes from registering two links or spending one note twice.
 //! Serialisation failures and deadlocks are retried.
 
-use super::logic::{self, Tx};
+use super::logic::{self, ChainTx, Tx};
 use super::{
     ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
     GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
@@ -409,7 +409,7 @@ impl Shared<'_, '_> {
     }
 }
 
-impl Tx for Shared<'_, '_> {
+impl ChainTx for Shared<'_, '_> {
     fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
         self.run(|tx| {
             tx.query_opt(
@@ -493,7 +493,103 @@ impl Tx for Shared<'_, '_> {
             Ok(())
         })
     }
+}
 
+impl logic::BulkChainTx for Shared<'_, '_> {
+    fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<InstrumentRow>> {
+        let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        self.run(|tx| {
+            // LockRows sits above the sort: rows are locked in id order, the
+            // same order the per-row path and every other process uses.
+            tx.query(
+                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
+                &[&ids],
+            )?
+            .iter()
+            .map(instrument_from)
+            .collect()
+        })
+    }
+
+    fn links_at(&mut self, keys: &[(InstrumentId, u32)]) -> StoreResult<Vec<LinkRecord>> {
+        let instruments: Vec<&[u8]> = keys.iter().map(|(i, _)| i.as_bytes().as_slice()).collect();
+        let sequences: Vec<i64> = keys.iter().map(|(_, s)| i64::from(*s)).collect();
+        self.run(|tx| {
+            tx.query(
+                "SELECT e.instrument, e.sequence, e.digest, e.previous, e.signer, e.new_holder, e.bytes FROM \
+                 endorsements e JOIN unnest($1::bytea[], $2::bigint[]) AS k (instrument, sequence) ON \
+                 e.instrument = k.instrument AND e.sequence = k.sequence",
+                &[&instruments, &sequences],
+            )?
+            .iter()
+            .map(link_from)
+            .collect()
+        })
+    }
+
+    fn insert_links(&mut self, links: &[LinkRecord], now: Timestamp) -> StoreResult<usize> {
+        let instruments: Vec<&[u8]> = links.iter().map(|l| l.instrument.as_bytes().as_slice()).collect();
+        let sequences: Vec<i64> = links.iter().map(|l| i64::from(l.sequence)).collect();
+        let digests: Vec<&[u8]> = links.iter().map(|l| l.digest.as_bytes().as_slice()).collect();
+        let previous: Vec<&[u8]> = links.iter().map(|l| l.previous.as_bytes().as_slice()).collect();
+        let signers: Vec<&[u8]> = links.iter().map(|l| l.signer.as_bytes().as_slice()).collect();
+        let new_holders: Vec<&[u8]> = links.iter().map(|l| l.new_holder.as_bytes().as_slice()).collect();
+        let bytes: Vec<&[u8]> = links.iter().map(|l| l.bytes.as_slice()).collect();
+        let now = to_i64(now)?;
+        self.run(|tx| {
+            let n = tx.execute(
+                "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
+                 registered_at) SELECT u.*, $8 FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], \
+                 $5::bytea[], $6::bytea[], $7::bytea[]) AS u ON CONFLICT (instrument, sequence) DO NOTHING",
+                &[&instruments, &sequences, &digests, &previous, &signers, &new_holders, &bytes, &now],
+            )?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()> {
+        let instruments: Vec<&[u8]> = records.iter().map(|f| f.instrument.as_bytes().as_slice()).collect();
+        let from: Vec<i64> = records.iter().map(|f| i64::from(f.from_sequence)).collect();
+        let until: Vec<i64> = records.iter().map(|f| i64::from(f.until_sequence)).collect();
+        let holders: Vec<&[u8]> = records.iter().map(|f| f.holder.as_bytes().as_slice()).collect();
+        let previous: Vec<Option<i64>> = records.iter().map(|f| f.previous_from.map(i64::from)).collect();
+        let recorded: Vec<i64> = records.iter().map(|f| to_i64(f.recorded_at)).collect::<StoreResult<_>>()?;
+        self.run(|tx| {
+            tx.execute(
+                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
+                 recorded_at) SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[], \
+                 $5::bigint[], $6::bigint[])",
+                &[&instruments, &from, &until, &holders, &previous, &recorded],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn update_instruments(&mut self, rows: &[InstrumentRow]) -> StoreResult<()> {
+        let ids: Vec<&[u8]> = rows.iter().map(|r| r.id.as_bytes().as_slice()).collect();
+        let holders: Vec<&[u8]> = rows.iter().map(|r| r.holder.as_bytes().as_slice()).collect();
+        let since: Vec<i64> = rows.iter().map(|r| i64::from(r.holder_since)).collect();
+        let sequences: Vec<i64> = rows.iter().map(|r| i64::from(r.sequence)).collect();
+        let tips: Vec<&[u8]> = rows.iter().map(|r| r.tip.as_bytes().as_slice()).collect();
+        let statuses: Vec<&str> = rows.iter().map(|r| status_str(r.status)).collect();
+        let uses: Vec<i64> = rows.iter().map(|r| i64::from(r.uses_left)).collect();
+        let heads: Vec<Option<i64>> = rows.iter().map(|r| r.former_head.map(i64::from)).collect();
+        let updated: Vec<i64> = rows.iter().map(|r| to_i64(r.updated_at)).collect::<StoreResult<_>>()?;
+        self.run(|tx| {
+            tx.execute(
+                "UPDATE instruments i SET holder = u.holder, holder_since = u.holder_since, sequence = u.sequence, \
+                 tip = u.tip, status = u.status, uses_left = u.uses_left, former_head = u.former_head, updated_at = \
+                 u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bytea[], \
+                 $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u (id, holder, holder_since, sequence, tip, \
+                 status, uses_left, former_head, updated_at) WHERE i.id = u.id",
+                &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+impl Tx for Shared<'_, '_> {
     fn insert_instrument(&mut self, row: &InstrumentRow) -> StoreResult<bool> {
         self.run(|tx| insert_instrument_in(tx, row))
     }
@@ -654,11 +750,28 @@ impl RegistryStore for PostgresRegistry {
     }
 
     fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>> {
-        self.write(|tx| {
+        const CONTENDED: &str = "an endorsement was registered around the row locks";
+        // The set-based path: five statements for the whole batch.
+        let bulk = self.write(|tx| {
             let mut shared = Shared(tx, None);
-            let r = logic::apply_chains(&mut shared, updates, now);
-            shared.finish(r)
-        })
+            let r = logic::apply_chains_bulk(&mut shared, updates, now);
+            match shared.finish(r)? {
+                logic::Bulk::Done(outcomes) => Ok(outcomes),
+                // An error drops the transaction: nothing of it is kept.
+                logic::Bulk::Contended => Err(StoreError::Backend(CONTENDED.into()).into()),
+            }
+        });
+        match bulk {
+            Err(StoreError::Backend(m)) if m == CONTENDED => {
+                tracing::warn!("bulk chain update contended; applying step by step");
+                self.write(|tx| {
+                    let mut shared = Shared(tx, None);
+                    let r = logic::apply_chains(&mut shared, updates, now);
+                    shared.finish(r)
+                })
+            }
+            other => other,
+        }
     }
 
     fn set_status(

@@ -2,7 +2,7 @@
 //! writer anyway), every method one `BEGIN IMMEDIATE` transaction so that
 //! several registry processes sharing the file serialise on the database.
 
-use super::logic::{self, Tx};
+use super::logic::{self, ChainTx, Tx};
 use super::{
     ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
     GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
@@ -355,15 +355,13 @@ fn push_notice_in(conn: &Connection, n: &Notice) -> StoreResult<u64> {
     to_u64(id)
 }
 
-impl Tx for SqliteTx<'_> {
+impl ChainTx for SqliteTx<'_> {
     fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>> {
         // BEGIN IMMEDIATE already holds the database's write lock.
         self.tx
-            .query_row(
-                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ?1"),
-                params![id.as_bytes()],
-                instrument_from,
-            )
+            .prepare_cached(&format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ?1"))
+            .map_err(backend)?
+            .query_row(params![id.as_bytes()], instrument_from)
             .optional()
             .map_err(backend)?
             .transpose()
@@ -371,12 +369,12 @@ impl Tx for SqliteTx<'_> {
 
     fn link_at(&mut self, id: &InstrumentId, sequence: u32) -> StoreResult<Option<LinkRecord>> {
         self.tx
-            .query_row(
+            .prepare_cached(
                 "SELECT instrument, sequence, digest, previous, signer, new_holder, bytes FROM endorsements WHERE \
                  instrument = ?1 AND sequence = ?2",
-                params![id.as_bytes(), sequence],
-                link_from,
             )
+            .map_err(backend)?
+            .query_row(params![id.as_bytes(), sequence], link_from)
             .optional()
             .map_err(backend)?
             .transpose()
@@ -444,7 +442,9 @@ impl Tx for SqliteTx<'_> {
             .map_err(backend)?;
         Ok(())
     }
+}
 
+impl Tx for SqliteTx<'_> {
     fn insert_instrument(&mut self, row: &InstrumentRow) -> StoreResult<bool> {
         insert_instrument_in(&self.tx, row)
     }
