@@ -29,7 +29,7 @@ const META_GATE_KEY: &str = "gate-key";
 const META_GATE_PUBLIC: &str = "gate-public";
 const META_REGISTRY: &str = "registry";
 const META_TRUST: &str = "trust-list";
-const META_DENY: &str = "deny-list";
+pub(crate) const META_DENY: &str = "deny-list";
 const META_EVENT: &str = "event";
 const META_ZONES: &str = "zones";
 const META_INSTRUCTION: &str = "instruction";
@@ -298,6 +298,11 @@ impl Gate {
         &mut self.store
     }
 
+    /// The pinned registry key.
+    pub fn registry_key(&self) -> Option<PublicKey> {
+        self.registry
+    }
+
     /// The installed trust list.
     pub fn trust_list(&self) -> Option<&TrustList> {
         self.trust.as_ref()
@@ -426,8 +431,9 @@ impl Gate {
     }
 
     /// Packs up to `max` unpacked records into a signed bag with a fresh,
-    /// single-use bag number (allocated and persisted first). `None` when
-    /// there is nothing to pack.
+    /// single-use bag number. The number, the records' packing and the signed
+    /// bag are stored in one transaction (kept `packed` until the registry
+    /// answers an upload). `None` when there is nothing to pack.
     pub fn pack_bag(&mut self, max: usize, now: Timestamp) -> Result<Option<Signed<BagBody>>, GateAppError> {
         let rows = self.store.unbagged(max.min(MAX_BAG_ENTRIES))?;
         if rows.is_empty() {
@@ -440,9 +446,16 @@ impl Gate {
             entries.push(BagEntry { instrument: p.instrument, answer: p.answer, certificate });
         }
         let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
-        let bag_number = self.store.allocate_bag(&seqs)?;
-        let body = BagBody { gate: self.signer.public_key(), bag_number, packed_at: now, entries };
-        Ok(Some(Signed::sign(body, &self.signer)?))
+        let signer = &self.signer;
+        let mut signed = None;
+        self.store.pack_bag(&seqs, now, |bag_number| -> Result<Vec<u8>, GateAppError> {
+            let body = BagBody { gate: signer.public_key(), bag_number, packed_at: now, entries };
+            let bag = Signed::sign(body, signer)?;
+            let bytes = bag.to_bytes();
+            signed = Some(bag);
+            Ok(bytes)
+        })?;
+        Ok(signed)
     }
 
     /// One tap: challenge, presentation, offline decision written to the

@@ -25,6 +25,8 @@ pub mod nfc;
 pub mod paper;
 pub mod screen;
 pub mod store;
+#[cfg(feature = "registry")]
+pub mod sync;
 pub mod vpcd;
 
 pub use gate::{Decision, Gate, GateAppError, MergeReport, TapReport, Transceiver};

@@ -9,7 +9,11 @@ use tessera_core::presentation::mesh::{ConflictKind, MeshConflict, UsedEventBody
 use tessera_core::presentation::{Examination, Ledger, Outcome, PriorUse};
 use tessera_core::{Instrument, InstrumentId, PublicKey, Signed, Timestamp};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_gate.sql"), include_str!("../migrations/0002_mesh.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_gate.sql"),
+    include_str!("../migrations/0002_mesh.sql"),
+    include_str!("../migrations/0003_bags.sql"),
+];
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,21 @@ pub struct RecordRow {
     pub counter: u32,
     /// The encoded certificate.
     pub certificate: Vec<u8>,
+}
+
+/// A bag as the gate keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BagRow {
+    /// Its single-use number.
+    pub number: u64,
+    /// The signed bag (`Signed<BagBody>`).
+    pub bag: Vec<u8>,
+    /// Records in it.
+    pub entries: u64,
+    /// `packed`, `settled` or `refused`.
+    pub state: String,
+    /// The registry's reason for a refusal.
+    pub reason: Option<String>,
 }
 
 /// A record waiting for a bag: `(seq, encoded presentation, encoded certificate)`.
@@ -210,25 +229,98 @@ impl GateStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Allocates the next bag number and marks `seqs` as packed in it, in
-    /// one transaction, so a number is never used for two bags.
-    pub fn allocate_bag(&mut self, seqs: &[u64]) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
-        let next: Option<Vec<u8>> =
-            tx.query_row("SELECT value FROM meta WHERE key = 'next-bag'", [], |r| r.get(0)).optional()?;
+    /// Packs `seqs` into the next bag: takes the number, marks the records
+    /// packed and stores the bag `seal(number)` returns (the signed bag's
+    /// bytes), all in one transaction, so a number never names two bags and
+    /// a packed record is never lost before its upload.
+    pub fn pack_bag<E: From<StoreError>>(
+        &mut self,
+        seqs: &[u64],
+        packed_at: Timestamp,
+        seal: impl FnOnce(u64) -> Result<Vec<u8>, E>,
+    ) -> Result<(u64, Vec<u8>), E> {
+        let tx = self.conn.transaction().map_err(StoreError::from)?;
+        let next: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'next-bag'", [], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::from)?;
         let number = match next {
             Some(b) => u64::from_be_bytes(b.try_into().map_err(|_| StoreError::Corrupt("next-bag".into()))?),
             None => 1,
         };
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('next-bag', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(number + 1).to_be_bytes().to_vec()],
+        let bag = seal(number)?;
+        let write = || -> Result<(), rusqlite::Error> {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('next-bag', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(number + 1).to_be_bytes().to_vec()],
+            )?;
+            for seq in seqs {
+                tx.execute("UPDATE records SET bag = ?1 WHERE seq = ?2", params![to_i64(number), to_i64(*seq)])?;
+            }
+            tx.execute(
+                "INSERT INTO bags (number, bag, entries, packed_at, state) VALUES (?1, ?2, ?3, ?4, 'packed')",
+                params![to_i64(number), bag, to_i64(seqs.len() as u64), to_i64(packed_at)],
+            )?;
+            Ok(())
+        };
+        write().map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok((number, bag))
+    }
+
+    /// Bags the registry has not answered yet, oldest first: `(number, bytes)`.
+    pub fn packed_bags(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT number, bag FROM bags WHERE state = 'packed' ORDER BY number")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every bag, newest first (without its bytes).
+    pub fn bags(&self, limit: usize) -> Result<Vec<BagRow>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT number, entries, state, reason FROM bags ORDER BY number DESC LIMIT ?1")?;
+        let rows = stmt.query_map([to_i64(limit as u64)], |r| {
+            Ok(BagRow {
+                number: r.get::<_, i64>(0)? as u64,
+                bag: Vec::new(),
+                entries: r.get::<_, i64>(1)? as u64,
+                state: r.get(2)?,
+                reason: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored bytes of bag `number`.
+    pub fn bag(&self, number: u64) -> Result<Option<BagRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT number, bag, entries, state, reason FROM bags WHERE number = ?1",
+                [to_i64(number)],
+                |r| {
+                    Ok(BagRow {
+                        number: r.get::<_, i64>(0)? as u64,
+                        bag: r.get(1)?,
+                        entries: r.get::<_, i64>(2)? as u64,
+                        state: r.get(3)?,
+                        reason: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records the registry's answer to bag `number`: settled, or refused
+    /// with `reason`. Only a packed bag changes.
+    pub fn answer_bag(&mut self, number: u64, refused: Option<&str>, now: Timestamp) -> Result<(), StoreError> {
+        let state = if refused.is_some() { "refused" } else { "settled" };
+        self.conn.execute(
+            "UPDATE bags SET state = ?2, reason = ?3, answered_at = ?4 WHERE number = ?1 AND state = 'packed'",
+            params![to_i64(number), state, refused, to_i64(now)],
         )?;
-        for seq in seqs {
-            tx.execute("UPDATE records SET bag = ?1 WHERE seq = ?2", params![to_i64(number), to_i64(*seq)])?;
-        }
-        tx.commit()?;
-        Ok(number)
+        Ok(())
     }
 
     /// Whether the mesh event `(gate, record)` is already stored.

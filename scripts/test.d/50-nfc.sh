@@ -15,12 +15,14 @@ if [[ ${#need[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build -q -p tessera-gate --features nfc,mesh --bins
+cargo build -q -p tessera-gate --features nfc,mesh,registry --bins
+cargo build -q -p tessera-registry --bin tessera-registry
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 work=$(mktemp -d)
-pcscd_pid="" card_pid=""
+pcscd_pid="" card_pid="" registry_pid=""
 cleanup() {
   [[ -n "$card_pid" ]] && kill "$card_pid" 2>/dev/null || true
+  [[ -n "$registry_pid" ]] && kill "$registry_pid" 2>/dev/null || true
   [[ -n "$pcscd_pid" ]] && kill "$pcscd_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -51,13 +53,13 @@ for g in g k rogue; do
   "$bin/tessera-gate" --dir "$work/$g" install-trust-list "$work/v/trust-list.bin" >/dev/null
   "$bin/tessera-gate" --dir "$work/$g" install-deny-list "$work/v/deny-list.bin"
 done
-id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/v/ids.json" "$1"; }
+id_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/${venue:-v}/ids.json" "$1"; }
 
 passed=0 failed=0
 # tap GATE WALLET [--choose ID]: one tap; prints the gate's JSON line.
 tap() {
   local gate=$1 wallet=$2; shift 2
-  "$bin/tessera-vcard" serve --wallet "$work/v/$wallet" "$@" >"$work/card.log" 2>&1 &
+  "$bin/tessera-vcard" serve --wallet "$work/${venue:-v}/$wallet" "$@" >"$work/card.log" 2>&1 &
   card_pid=$!
   local out
   out=$("$bin/tessera-gate" --dir "$work/$gate" run --connstring "$conn" --taps 1 --wait-secs 20 --json) || {
@@ -97,6 +99,50 @@ r=$(tap k coupon);                        check "coupon punched again" "$r" 'j["
 check "wallet's coupon log and counter match" "$(show coupon)" 'j["exam_counter"] == 2 and j["uses_left"] == 1 and j["counters"] == [1, 2]'
 r=$(tap rogue valid --choose "$(id_of valid)"); check "uncertified gate refused by the wallet" "$r" 'j["reason"] == "gate-not-trusted-by-wallet" and j["status_word"] == "6982"'
 check "gate log holds every decision" "$("$bin/tessera-gate" --dir "$work/g" log --limit 100 | wc -l | python3 -c 'import sys; print(sys.stdin.read().strip())')" 'j == 8'
+
+# Gate ↔ registry over HTTP, against a real `tessera-registry serve`: sync
+# (trust list, event, deny list incrementally), admit offline with the
+# registry down, then bags: settled, a reused number refused with its reason,
+# and the settlement report.
+python3 -c 'import secrets; print(secrets.token_hex(32))' >"$work/registry.key"
+# start_registry: a registry on a free loopback port; sets $url.
+start_registry() {
+  "$bin/tessera-registry" serve --listen 127.0.0.1:0 --print-addr --database "sqlite:$work/registry.db" \
+    --key-file "$work/registry.key" >"$work/registry.out" 2>"$work/registry.log" &
+  registry_pid=$!
+  for _ in $(seq 1 100); do [[ -s "$work/registry.out" ]] && break; sleep 0.1; done
+  [[ -s "$work/registry.out" ]] || { echo "tessera-registry did not start" >&2; cat "$work/registry.log" >&2; exit 1; }
+  url="http://$(head -n 1 "$work/registry.out")"
+}
+stop_registry() { kill "$registry_pid"; wait "$registry_pid" 2>/dev/null || true; registry_pid=""; : >"$work/registry.out"; }
+start_registry
+rg_key=$("$bin/tessera-gate" --dir "$work/rg" init --event final-2026 --zone north)
+"$bin/tessera-vcard" enrol --registry "$url" --operator-key-file "$work/registry.key" --dir "$work/rv" --gate-key "$rg_key"
+"$bin/tessera-gate" --dir "$work/rg" pin-registry "$(cat "$work/rv/registry.pub")"
+venue=rv
+r=$("$bin/tessera-gate" --dir "$work/rg" sync --registry "$url" --json)
+check "sync installs trust list, event and deny list" "$r" \
+  "j['trust_version_before'] is None and j['trust_version'] >= 2 and j['event'] == 'final-2026' and j['warnings'] == [] and j['newly_denied'] == ['$(id_of revoked)'] and j['deny_version'] >= 1"
+r=$("$bin/tessera-gate" --dir "$work/rg" sync --registry "$url" --json)
+check "second sync: deny list unchanged, nothing new" "$r" 'j["newly_denied"] == [] and j["deny_version"] == j["deny_version_before"]'
+stop_registry
+if "$bin/tessera-gate" --dir "$work/rg" sync --registry "$url" >/dev/null 2>&1; then r='{"offline": false}'; else r='{"offline": true}'; fi
+check "registry down: sync fails" "$r" 'j["offline"]'
+r=$(tap rg valid);   check "offline: registry-issued ticket admitted" "$r" 'j["admitted"] and j["seat"] == "Row 3 Seat 9"'
+r=$(tap rg revoked); check "offline: ticket revoked at the registry refused (synced deny list)" "$r" 'j["reason"] == "revoked"'
+start_registry
+"$bin/tessera-gate" --dir "$work/rg" pack-bag --out "$work/bag-1.bin" >/dev/null
+r=$("$bin/tessera-gate" --dir "$work/rg" upload --registry "$url" --json)
+check "bag uploaded and settled" "$r" 'j["bag"] == 1 and j["settled"] and j["admitted"] == 1 and j["refused"] == 1'
+r=$("$bin/tessera-gate" --dir "$work/rg" upload --registry "$url" --json --file "$work/bag-1.bin")
+check "reused bag number refused with its reason" "$r" 'j["bag"] == 1 and not j["settled"] and j["reason"] == "bag_reused" and j["status"] == 409'
+r=$("$bin/tessera-gate" --dir "$work/rg" settlement --registry "$url" --json)
+check "settlement report" "$r" "j['gate'] == '$rg_key' and j['bags'] == 1 and j['admitted'] == 1 and j['refused'] == 1"
+r=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$url/instruments/$(id_of valid)")
+check "the registry applied the admission (uses left 0)" "$r" 'j["uses_left"] == 0'
+check "gate lists the bag as settled" "$("$bin/tessera-gate" --dir "$work/rg" bags | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')" 'j[0:4] == ["bag", "1", "2", "records"] and j[4] == "settled"'
+stop_registry
+venue=v
 
 echo "tessera-tests: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -11,7 +11,8 @@ use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy};
 use tessera_core::{Clock, PublicKey, SystemClock};
 use tessera_gate::mesh::{MeshConfig, MeshEvent, MeshHandle};
 use tessera_gate::nfc::{NfcReader, libnfc_version, list_readers};
-use tessera_gate::{Gate, screen};
+use tessera_gate::{Gate, screen, sync};
+use tessera_registry::client::RegistryClient;
 
 #[derive(Parser, Debug)]
 #[command(name = "tessera-gate", version, about = "Tessera gate: offline ticket examination over NFC")]
@@ -108,12 +109,76 @@ enum Command {
         #[arg(long, default_value_t = 512)]
         max: usize,
     },
+    /// Brings the trust list, deny list (incrementally) and event up to
+    /// date from the registry. The registry key must be pinned.
+    Sync {
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Packs the records not yet uploaded and uploads every bag the
+    /// registry has not answered; `--file` sends one bag file as it is.
+    Upload {
+        #[command(flatten)]
+        registry: RegistryArg,
+        /// Send this bag file (from `pack-bag`) instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// The registry's settlement totals for this gate.
+    Settlement {
+        #[command(flatten)]
+        registry: RegistryArg,
+    },
+    /// Lists the bags and what the registry answered.
+    Bags {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Shows the latest records.
     Log {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+}
+
+/// Where the registry is, and how to print.
+#[derive(clap::Args, Debug)]
+struct RegistryArg {
+    /// The registry's base URL, e.g. `http://registry.example:7700`.
+    #[arg(long, env = "TESSERA_REGISTRY_URL")]
+    registry: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bag_json(u: &sync::BagUpload) -> serde_json::Value {
+    match &u.answer {
+        sync::BagAnswer::Settled(r) => serde_json::json!({
+            "bag": u.number, "entries": u.entries, "settled": true,
+            "admitted": r.admitted, "refused": r.refused,
+        }),
+        sync::BagAnswer::Refused { status, code, message } => serde_json::json!({
+            "bag": u.number, "entries": u.entries, "settled": false,
+            "status": status, "reason": code, "message": message,
+        }),
+    }
+}
+
+fn bag_text(u: &sync::BagUpload) -> String {
+    match &u.answer {
+        sync::BagAnswer::Settled(r) => {
+            format!(
+                "bag {} ({} records): settled — {} admitted, {} refused",
+                u.number, u.entries, r.admitted, r.refused
+            )
+        }
+        sync::BagAnswer::Refused { status, code, message } => {
+            format!("bag {} ({} records): REFUSED {status} {code} — {message}", u.number, u.entries)
+        }
+    }
 }
 
 /// Merges what the mesh brought, answers joining gates with a catch-up, and
@@ -279,6 +344,89 @@ fn main() -> anyhow::Result<()> {
             }
             None => writeln!(out, "nothing to pack")?,
         },
+        Command::Sync { registry } => {
+            let mut gate = Gate::open(&cli.dir)?;
+            let r = sync::sync(&mut gate, &RegistryClient::new(&registry.registry), SystemClock.now())?;
+            if registry.json {
+                let v = serde_json::json!({
+                    "trust_version": r.trust_version.1,
+                    "trust_version_before": r.trust_version.0,
+                    "deny_version": r.deny_version.1,
+                    "deny_version_before": r.deny_version.0,
+                    "newly_denied": r.newly_denied.iter().map(|i| i.to_hex()).collect::<Vec<_>>(),
+                    "event": r.event.as_ref().map(|e| &e.event_id),
+                    "warnings": r.warnings,
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "trust list v{} (was {:?}), deny list v{} (was v{}, {} newly denied)",
+                    r.trust_version.1,
+                    r.trust_version.0,
+                    r.deny_version.1,
+                    r.deny_version.0,
+                    r.newly_denied.len()
+                )?;
+                if let Some(e) = &r.event {
+                    writeln!(out, "event {} — {} — zones {}", e.event_id, e.title, e.zones.join(", "))?;
+                }
+                for w in &r.warnings {
+                    writeln!(out, "warning: {w}")?;
+                }
+            }
+        }
+        Command::Upload { registry, file } => {
+            let mut gate = Gate::open(&cli.dir)?;
+            let client = RegistryClient::new(&registry.registry);
+            let uploads = match file {
+                Some(path) => {
+                    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                    vec![sync::upload_file(&mut gate, &client, &bytes, SystemClock.now())?]
+                }
+                None => {
+                    while gate.pack_bag(tessera_core::presentation::MAX_BAG_ENTRIES, SystemClock.now())?.is_some() {}
+                    sync::upload_packed(&mut gate, &client, SystemClock.now())?
+                }
+            };
+            for u in &uploads {
+                if registry.json {
+                    writeln!(out, "{}", bag_json(u))?;
+                } else {
+                    writeln!(out, "{}", bag_text(u))?;
+                }
+            }
+            if uploads.is_empty() && !registry.json {
+                writeln!(out, "nothing to upload")?;
+            }
+        }
+        Command::Settlement { registry } => {
+            let gate = Gate::open(&cli.dir)?;
+            let r = sync::settlement(&gate, &RegistryClient::new(&registry.registry))?;
+            if registry.json {
+                let v =
+                    serde_json::json!({"gate": r.gate, "bags": r.bags, "admitted": r.admitted, "refused": r.refused});
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "gate {}: {} bags settled, {} admitted, {} refused",
+                    r.gate, r.bags, r.admitted, r.refused
+                )?;
+            }
+        }
+        Command::Bags { limit } => {
+            for b in Gate::open(&cli.dir)?.store().bags(limit)? {
+                writeln!(
+                    out,
+                    "bag {:<5} {:>4} records  {:<8} {}",
+                    b.number,
+                    b.entries,
+                    b.state,
+                    b.reason.unwrap_or_default()
+                )?;
+            }
+        }
         Command::Log { limit } => {
             for r in Gate::open(&cli.dir)?.store().records(limit)? {
                 writeln!(

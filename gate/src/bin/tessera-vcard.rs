@@ -43,6 +43,29 @@ enum Command {
         #[arg(long, default_value = "final-2026")]
         event: String,
     },
+    /// Sets a venue up at a running registry (feature `registry`): as its
+    /// operator certifies an organiser and the gates, creates the event,
+    /// and makes wallets synced with it: `valid` holds a ticket; `revoked`
+    /// holds a ticket whose copy on another phone the organiser revoked
+    /// afterwards (a cloned phone: the registry deny-lists it).
+    #[cfg(feature = "registry")]
+    Enrol {
+        /// The registry's base URL.
+        #[arg(long)]
+        registry: String,
+        /// The registry's key file (64 hex digits), to act as its operator.
+        #[arg(long)]
+        operator_key_file: PathBuf,
+        /// Where to write the wallets and `ids.json`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A gate key to certify (repeat for several gates).
+        #[arg(long = "gate-key", required = true)]
+        gate_keys: Vec<PublicKey>,
+        /// The event.
+        #[arg(long, default_value = "final-2026")]
+        event: String,
+    },
     /// Connects WALLET to vpcd as a card and answers the reader until vpcd
     /// closes the connection.
     Serve {
@@ -184,6 +207,110 @@ fn setup(dir: &Path, gate_keys: &[PublicKey], event: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+#[cfg(feature = "registry")]
+fn enrol(url: &str, operator_key_file: &Path, dir: &Path, gate_keys: &[PublicKey], event: &str) -> anyhow::Result<()> {
+    use tessera_core::Signer as _;
+    use tessera_registry::client::{RegistryClient, WalletSession};
+    use tessera_registry::wire;
+    if dir.join("ids.json").exists() {
+        bail!("{} already holds a venue", dir.display());
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(std::fs::read_to_string(operator_key_file)?.trim(), &mut seed)
+        .context("the operator key file must hold 64 hex digits")?;
+    let (operator, _) = tessera_registry::embedded::signers_from_seed(&seed);
+    let client = RegistryClient::new(url);
+    let now = SystemClock.now();
+    let organiser = LocalSigner::generate(&mut OsRng);
+    let certify = |key: PublicKey, role: &str, name: String| -> anyhow::Result<()> {
+        let _: wire::PartyResponse = client.post(
+            "/admin/parties",
+            &operator,
+            &wire::PartyRequest { key: key.to_hex(), role: role.into(), name, not_after: now + 30 * 24 * 3600 },
+        )?;
+        Ok(())
+    };
+    certify(organiser.public_key(), "issuer", "Arena tickets".into())?;
+    for (i, key) in gate_keys.iter().enumerate() {
+        certify(*key, "gate", format!("gate {}", i + 1))?;
+    }
+    let _: serde_json::Value = client.post(
+        "/events",
+        &organiser,
+        &wire::EventJson {
+            event_id: event.into(),
+            title: "Cup Final".into(),
+            zones: vec!["north".into(), "south".into()],
+            valid_from: now - 3600,
+            valid_until: now + 24 * 3600,
+            price: wire::AmountJson { currency: "EUR".into(), minor: 4500 },
+            transferable: true,
+            uses: 1,
+        },
+    )?;
+    let mut ids = BTreeMap::new();
+    let mut wallet_with_ticket = |name: &str| -> anyhow::Result<InstrumentId> {
+        let wdir = dir.join(name);
+        std::fs::create_dir_all(&wdir)?;
+        let keys = KeyFileProvider::create(wdir.join("wallet.key"), &mut OsRng)?;
+        let mut wallet = Wallet::create_at(wdir.join("wallet.db"), &keys, Arc::new(SystemClock))?;
+        WalletSession::new(&mut wallet, client.clone()).sync()?;
+        let holder = wallet.new_holder_key()?;
+        let issued: wire::InstrumentsResponse = client.post(
+            "/issue/ticket",
+            &organiser,
+            &wire::IssueTicketRequest {
+                event_id: event.into(),
+                zone: "north".into(),
+                seat: Some("Row 3 Seat 9".into()),
+                holder: holder.to_hex(),
+            },
+        )?;
+        let bytes = issued.instruments.first().and_then(|b| wire::unb64(b)).context("no ticket issued")?;
+        let id = wallet.import(&bytes)?.id;
+        ids.insert(name.to_owned(), id.to_hex());
+        Ok(id)
+    };
+    wallet_with_ticket("valid")?;
+    let revoked = wallet_with_ticket("revoked-original")?;
+    // The phone is cloned while it holds the ticket; then the original
+    // refuses the organiser's change, which revokes and deny-lists it.
+    copy_dir(&dir.join("revoked-original"), &dir.join("revoked"))?;
+    ids.insert("revoked".into(), revoked.to_hex());
+    let change: wire::ModifyResponse = client.post(
+        "/modifications",
+        &organiser,
+        &wire::ModifyRequest {
+            instrument_id: revoked.to_hex(),
+            zone: "south".into(),
+            seat: None,
+            valid_from: now - 3600,
+            valid_until: now + 24 * 3600,
+        },
+    )?;
+    let keys = KeyFileProvider::new(dir.join("revoked-original/wallet.key"));
+    let mut original = Wallet::open_at(dir.join("revoked-original/wallet.db"), &keys, Arc::new(SystemClock))?;
+    WalletSession::new(&mut original, client.clone()).answer_modification(
+        &revoked,
+        &change.modification_id,
+        "refuse",
+    )?;
+    std::fs::write(dir.join("registry.pub"), client.info()?.registry_key)?;
+    std::fs::write(dir.join("ids.json"), serde_json::to_string_pretty(&ids)?)?;
+    Ok(())
+}
+
+#[cfg(feature = "registry")]
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 struct Handler(WalletCard<SqliteStore>);
 
 impl VirtualCardHandler for Handler {
@@ -205,6 +332,10 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match Cli::parse().command {
         Command::Setup { dir, gate_keys, event } => setup(&dir, &gate_keys, &event)?,
+        #[cfg(feature = "registry")]
+        Command::Enrol { registry, operator_key_file, dir, gate_keys, event } => {
+            enrol(&registry, &operator_key_file, &dir, &gate_keys, &event)?;
+        }
         Command::Serve { wallet, choose, port } => {
             let mut card = WalletCard::new(open_wallet(&wallet)?);
             card.choose(choose);
