@@ -178,6 +178,10 @@ impl SecretKey {
     }
 }
 
+// `SigningKey` (ed25519-dalek with `zeroize`) wipes its secret when dropped,
+// so a `SecretKey` does too; the marker lets tests and callers require it.
+impl zeroize::ZeroizeOnDrop for SecretKey {}
+
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SecretKey([REDACTED])")

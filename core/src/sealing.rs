@@ -28,6 +28,9 @@ impl StorageKey {
     }
 }
 
+// The bytes sit in `Zeroizing`, which wipes them when dropped.
+impl zeroize::ZeroizeOnDrop for StorageKey {}
+
 impl std::fmt::Debug for StorageKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StorageKey([REDACTED])")
