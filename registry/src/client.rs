@@ -111,10 +111,13 @@ impl RegistryClient {
 }
 
 /// Converts the registry's per-item answers into the core's outcomes.
+/// Answers about examination certificates change nothing in the wallet
+/// and are left out.
 pub fn outcomes(results: Vec<wire::ItemResultJson>) -> Result<Vec<ItemOutcome>, ClientError> {
     let bad = |what: &str| ClientError::BadAnswer(what.to_owned());
     results
         .into_iter()
+        .filter(|r| !matches!(r, wire::ItemResultJson::Examination { .. }))
         .map(|r| {
             Ok(match r {
                 wire::ItemResultJson::Registered { instrument } => ItemOutcome::Registered(
@@ -139,6 +142,7 @@ pub fn outcomes(results: Vec<wire::ItemResultJson>) -> Result<Vec<ItemOutcome>, 
                     id: instrument_id.and_then(|i| InstrumentId::from_hex(&i).ok()),
                     reason: format!("{error}: {message}"),
                 },
+                wire::ItemResultJson::Examination { .. } => return Err(bad("examination answer")),
             })
         })
         .collect()
@@ -157,6 +161,8 @@ pub struct SyncReport {
     pub notices: Vec<(String, Option<String>)>,
     /// Modification notices: (ticket, modification id), to answer.
     pub modifications: Vec<(InstrumentId, String)>,
+    /// Examination certificates the registry recorded for the first time.
+    pub examinations_recorded: usize,
 }
 
 /// Wallet flows over a [`RegistryClient`].
@@ -190,17 +196,35 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
         }
         let upload = self.wallet.reconcile_upload()?;
         let mut report = SyncReport::default();
-        if !upload.items.is_empty() {
-            let items = upload
+        // The gates' certificates of this wallet's taps: the registry
+        // learns of each use even before the gate's bag arrives.
+        let examinations = self.wallet.store().examinations(None).map_err(WalletError::from)?;
+        if !upload.items.is_empty() || !examinations.is_empty() {
+            let mut items: Vec<wire::UploadItemJson> = upload
                 .items
                 .iter()
                 .map(|UploadItem::Chain(i)| wire::UploadItemJson::Chain { instrument: wire::b64(&i.to_bytes()) })
                 .collect();
+            let room = crate::service::MAX_ITEMS.saturating_sub(items.len());
+            items.extend(
+                examinations
+                    .iter()
+                    .rev()
+                    .take(room)
+                    .map(|e| wire::UploadItemJson::Examination { certificate: wire::b64(&e.certificate) }),
+            );
             let account = self.account()?;
             let answer: Result<wire::ReconcileResponse, _> =
                 self.client.post("/reconcile", &account, &wire::ReconcileRequest { items });
             let results = match answer {
-                Ok(a) => outcomes(a.results)?,
+                Ok(a) => {
+                    report.examinations_recorded = a
+                        .results
+                        .iter()
+                        .filter(|r| matches!(r, wire::ItemResultJson::Examination { recorded: true, .. }))
+                        .count();
+                    outcomes(a.results)?
+                }
                 // A whole-upload refusal: nothing to apply, report why.
                 Err(ClientError::Refused { body, .. }) => {
                     vec![ItemOutcome::Refused { id: None, reason: format!("{}: {}", body.error, body.message) }]

@@ -58,7 +58,8 @@ const ENDPOINTS: &[Endpoint] = &[
     (
         "post",
         "/reconcile",
-        "Upload typed items (chain, ...); per item: registered certificate, superseded, conflict proof or refusal.",
+        "Upload typed items (chain, sale claim, gate examination certificate); per item: registered certificate, \
+         superseded, conflict proof, sale verdict, examination recorded, or refusal.",
         true,
         Some("ReconcileRequest"),
         "ReconcileResponse",

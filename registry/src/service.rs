@@ -17,14 +17,15 @@
 use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
-    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, ExaminationRow, GiftRow, InstrumentRow, LinkRecord,
-    ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
+    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow, GiftRow, InstrumentRow,
+    LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
 };
 use crate::wire;
 use rand::rngs::OsRng;
 use std::sync::{Arc, Mutex};
 use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
+use tessera_core::presentation::ExaminationBody;
 use tessera_core::trust::TrustEntry;
 use tessera_core::{
     Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, Instrument, InstrumentId, InstrumentState,
@@ -530,6 +531,7 @@ impl Registry {
         // Decode everything first: a malformed item refuses the upload.
         let mut chains = Vec::new();
         let mut claims = Vec::new();
+        let mut certificates = Vec::new();
         for item in &req.items {
             match item {
                 wire::UploadItemJson::Chain { instrument } => chains.push(instrument_b64(instrument)?),
@@ -537,6 +539,11 @@ impl Registry {
                     let bytes = wire::unb64(claim)
                         .ok_or_else(|| ApiError::bad_request("bad_base64", "a claim is not base64"))?;
                     claims.push(SaleClaim::from_bytes(&bytes)?);
+                }
+                wire::UploadItemJson::Examination { certificate } => {
+                    let bytes = wire::unb64(certificate)
+                        .ok_or_else(|| ApiError::bad_request("bad_base64", "a certificate is not base64"))?;
+                    certificates.push(Signed::<ExaminationBody>::from_bytes(&bytes)?);
                 }
             }
         }
@@ -596,6 +603,23 @@ impl Registry {
                 }
             }
         }
+        let mut examination_results = Vec::with_capacity(certificates.len());
+        for certificate in &certificates {
+            match self.record_examination(caller, certificate) {
+                Ok(r) => {
+                    all_refused = false;
+                    examination_results.push(r);
+                }
+                Err(e) => {
+                    examination_results.push(wire::ItemResultJson::Refused {
+                        instrument_id: Some(certificate.body.instrument_id.to_hex()),
+                        error: e.code.into(),
+                        message: e.message.clone(),
+                    });
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         // An upload where nothing could be used is refused as a whole, so a
         // client sees a 4xx; otherwise each item carries its own answer.
         if all_refused && let Some(e) = first_error {
@@ -603,15 +627,59 @@ impl Registry {
         }
         // Answers follow the upload order.
         let (mut chain_results, mut claim_results) = (chain_results.into_iter(), claim_results.into_iter());
+        let mut examination_results = examination_results.into_iter();
         let results = req
             .items
             .iter()
             .filter_map(|item| match item {
                 wire::UploadItemJson::Chain { .. } => chain_results.next(),
                 wire::UploadItemJson::Sale { .. } => claim_results.next(),
+                wire::UploadItemJson::Examination { .. } => examination_results.next(),
             })
             .collect();
         Ok(wire::ReconcileResponse { results })
+    }
+
+    /// Records a gate's examination certificate a wallet uploaded: signed
+    /// by a key certified as a gate, for a registered instrument. The use
+    /// it certifies (uses left, status) is applied to the registered list
+    /// once; uploading it again changes nothing.
+    fn record_examination(
+        &self,
+        caller: &PublicKey,
+        certificate: &Signed<ExaminationBody>,
+    ) -> Result<wire::ItemResultJson, ApiError> {
+        use tessera_core::presentation::Outcome;
+        let c = &certificate.body;
+        if !self.trust_list()?.certifies(&c.gate, Role::Gate, self.now()) {
+            return Err(ApiError::forbidden("not_gate", "the certificate's key is not certified as a gate"));
+        }
+        certificate
+            .verify(&c.gate)
+            .map_err(|_| ApiError::unprocessable("bad_signature", "the gate's signature does not verify"))?;
+        let report = ExaminationReport {
+            record: ExaminationRow {
+                certificate: certificate.digest(),
+                instrument: c.instrument_id,
+                admitted: c.outcome == Outcome::Admitted,
+                uses_left: c.uses_left,
+                status: c.status,
+                examined_at: c.time,
+            },
+            gate: c.gate,
+            counter: c.counter,
+            reported_by: *caller,
+        };
+        let (recorded, row) = self.store.report_examination(&report, self.now())?;
+        if recorded {
+            tracing::info!(instrument = %row.id, gate = %c.gate.short(), counter = c.counter, "examination reported");
+        }
+        Ok(wire::ItemResultJson::Examination {
+            instrument_id: row.id.to_hex(),
+            recorded,
+            uses_left: row.uses_left,
+            status: row.status.as_str().into(),
+        })
     }
 
     /// The registry as optimistic arbiter of a sale (`docs/transfer.md`):

@@ -266,6 +266,13 @@ pub enum UploadItemJson {
         /// The claim.
         claim: String,
     },
+    /// A gate's examination certificate the wallet received at a tap
+    /// (`Signed<ExaminationBody>`, base64 CBOR): the registry learns of the
+    /// use before (or without) the gate's bag.
+    Examination {
+        /// The certificate.
+        certificate: String,
+    },
 }
 
 /// `POST /reconcile`.
@@ -312,6 +319,19 @@ pub enum ItemResultJson {
         verdict: String,
         /// Refund notes, base64 CBOR.
         instruments: Vec<String>,
+    },
+    /// An examination certificate recorded (`recorded: false`: it was
+    /// uploaded before and nothing changed); the instrument's registered
+    /// use state after it.
+    Examination {
+        /// Instrument id, hex.
+        instrument_id: String,
+        /// False when the certificate was already recorded.
+        recorded: bool,
+        /// Uses left on the registered list.
+        uses_left: u16,
+        /// Status on the registered list.
+        status: String,
     },
     /// Refused.
     Refused {

@@ -524,3 +524,136 @@ fn sale_claim_pending_then_refunded_when_the_seller_sold_twice() {
     assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
     assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
 }
+
+fn certify(s: &Setup, key: &PublicKey, role: &str, name: &str) {
+    let _: wire::PartyResponse = s
+        .client
+        .post(
+            "/admin/parties",
+            &s.operator,
+            &wire::PartyRequest { key: key.to_hex(), role: role.into(), name: name.into(), not_after: u64::MAX / 2 },
+        )
+        .unwrap();
+}
+
+#[test]
+fn wallet_uploads_examination_certificates_once() {
+    use tessera_core::presentation::{ChallengeBody, ExaminationBody, Instruction, Outcome};
+    use tessera_core::{Signed, Status};
+    let s = setup();
+    let gate = LocalSigner::from_seed(&[31; 32]);
+    certify(&s, &gate.public_key(), "gate", "North 2");
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.sync().unwrap();
+    a.top_up("EUR", 5000, "card-x").unwrap();
+    let ticket = a.buy("finals", "north", None).unwrap();
+    drop(a);
+
+    // A tap at the gate, through the core's wallet side of the protocol.
+    let now = tessera_core::Clock::now(&SystemClock);
+    let challenge = Signed::sign(
+        ChallengeBody {
+            gate: gate.public_key(),
+            nonce: ExchangeId([5; 16]),
+            event_id: "finals".into(),
+            zones: vec!["north".into()],
+            instruction: Instruction::Enter,
+            time: now,
+        },
+        &gate,
+    )
+    .unwrap();
+    let pending = alice.answer_challenge(&challenge, Some(&ticket)).unwrap();
+    let certificate = |outcome: Outcome, signer: &LocalSigner, counter: u32| {
+        Signed::sign(
+            ExaminationBody {
+                gate: gate.public_key(),
+                challenge: challenge.digest(),
+                presentation: pending.answer.digest(),
+                instrument_id: ticket,
+                instruction: Instruction::Enter,
+                counter,
+                uses_left: 0,
+                status: Status::Active,
+                outcome,
+                record: 1,
+                time: now,
+            },
+            signer,
+        )
+        .unwrap()
+    };
+    let admitted = certificate(Outcome::Admitted, &gate, pending.answer.body.counter);
+    alice.record_examination(&pending, &admitted).unwrap();
+    assert_eq!(status(&s.client, &ticket).uses_left, 1, "the registry has not heard of the use yet");
+
+    // The next sync uploads the certificate; the registered list follows.
+    let report = WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert_eq!(report.examinations_recorded, 1);
+    assert_eq!(status(&s.client, &ticket).uses_left, 0);
+    let store = s.registry.registry.store().clone();
+    let reports = store.examination_reports(&ticket).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!((reports[0].counter, reports[0].gate, reports[0].record.admitted), (1, gate.public_key(), true));
+    assert_eq!(reports[0].reported_by, alice.account_key());
+
+    // Again: idempotent, nothing changes.
+    let before = store.dump().unwrap();
+    let report = WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert_eq!(report.examinations_recorded, 0);
+    assert_eq!(store.dump().unwrap(), before);
+
+    // Typed refusals, none of which changes anything.
+    let uploader = LocalSigner::from_seed(&[32; 32]);
+    let upload = |certificate: String| {
+        s.client.post::<_, wire::ReconcileResponse>(
+            "/reconcile",
+            &uploader,
+            &wire::ReconcileRequest { items: vec![wire::UploadItemJson::Examination { certificate }] },
+        )
+    };
+    let refused = |certificate: String, code: &str, st: u16| match upload(certificate).unwrap_err() {
+        ClientError::Refused { status, body } => {
+            assert_eq!((status, body.error.as_str()), (st, code), "{}", body.message)
+        }
+        other => panic!("{other}"),
+    };
+    let stranger = LocalSigner::from_seed(&[33; 32]);
+    let mut forged = certificate(Outcome::Admitted, &stranger, 2);
+    refused(wire::b64(&forged.to_bytes()), "bad_signature", 422);
+    forged.body.gate = stranger.public_key();
+    refused(wire::b64(&forged.to_bytes()), "not_gate", 403);
+    let mut unknown = admitted.body.clone();
+    unknown.instrument_id = tessera_core::InstrumentId([0xab; 16]);
+    refused(wire::b64(&Signed::sign(unknown, &gate).unwrap().to_bytes()), "unknown_instrument", 404);
+    refused("not base64!".into(), "bad_base64", 400);
+    refused(wire::b64(b"\x01\x02"), "malformed_cbor", 400);
+    assert_eq!(store.dump().unwrap(), before, "refused certificates change nothing");
+
+    // A refusal at the gate is recorded without a state change; the
+    // gate's own bag with the admitted certificate still settles.
+    let refusal = certificate(Outcome::Refused(tessera_core::presentation::Refusal::UsedUp), &gate, 3);
+    let answer = upload(wire::b64(&refusal.to_bytes())).unwrap();
+    assert!(matches!(&answer.results[0], wire::ItemResultJson::Examination { recorded: true, uses_left: 0, .. }));
+    assert_eq!(store.examination_reports(&ticket).unwrap().len(), 2);
+    let entry = tessera_core::presentation::BagEntry {
+        instrument: alice.instrument(&ticket).unwrap().instrument,
+        answer: pending.answer.clone(),
+        certificate: admitted,
+    };
+    let bag = Signed::sign(
+        tessera_core::presentation::BagBody {
+            gate: gate.public_key(),
+            bag_number: 1,
+            packed_at: now,
+            entries: vec![entry],
+        },
+        &gate,
+    )
+    .unwrap();
+    let settled: wire::SettlementReport =
+        s.client.post("/gate/bags", &gate, &wire::BagUpload { bag: wire::b64(&bag.to_bytes()) }).unwrap();
+    assert_eq!((settled.bags, settled.admitted), (1, 1));
+    assert_eq!(status(&s.client, &ticket).uses_left, 0, "the use counts once");
+}

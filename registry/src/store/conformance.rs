@@ -259,6 +259,41 @@ pub fn mixed_batch_matches_step_by_step<S: RegistryStore>(store: S, _open: Opene
     assert_eq!(store.instrument(&v.id()).unwrap().unwrap().sequence, 0);
 }
 
+pub fn examination_reports_apply_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    use super::{ExaminationReport, ExaminationRow};
+    let mut f = Fixture::new();
+    let a = f.signer();
+    let t = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+    let report = |digest: u8, admitted: bool, counter: u32| ExaminationReport {
+        record: ExaminationRow {
+            certificate: tessera_core::Digest([digest; 32]),
+            instrument: t.id(),
+            admitted,
+            uses_left: 0,
+            status: Status::Active,
+            examined_at: NOW,
+        },
+        gate: PublicKey([9; 32]),
+        counter,
+        reported_by: a.public_key(),
+    };
+    // A refusal is recorded and changes no state.
+    let (new, row) = store.report_examination(&report(1, false, 1), NOW).unwrap();
+    assert_eq!((new, row.uses_left), (true, 1));
+    let (new, row) = store.report_examination(&report(2, true, 2), NOW).unwrap();
+    assert_eq!((new, row.uses_left), (true, 0));
+    let before = store.dump().unwrap();
+    let (new, row) = store.report_examination(&report(2, true, 2), NOW + 5).unwrap();
+    assert_eq!((new, row.uses_left), (false, 0));
+    let mut unknown = report(3, true, 3);
+    unknown.record.instrument = InstrumentId([0xfe; 16]);
+    assert_eq!(store.report_examination(&unknown, NOW), Err(StoreError::UnknownInstrument(InstrumentId([0xfe; 16]))));
+    assert_eq!(store.dump().unwrap(), before, "a repeat or an unknown instrument changes nothing");
+    let reports = store.examination_reports(&t.id()).unwrap();
+    assert_eq!(reports, vec![report(1, false, 1), report(2, true, 2)]);
+}
+
 pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     let mut f = Fixture::new();
     let (a, b, x) = (f.signer(), f.signer(), f.signer());
@@ -657,7 +692,7 @@ macro_rules! registry_conformance {
         $crate::registry_conformance!(@cases [$(#[$attr])*] $make;
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
-            mixed_batch_matches_step_by_step,
+            mixed_batch_matches_step_by_step, examination_reports_apply_once,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);

@@ -346,6 +346,19 @@ pub struct ExaminationRow {
     pub examined_at: Timestamp,
 }
 
+/// A gate's examination certificate a wallet uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExaminationReport {
+    /// The record as a bag would settle it.
+    pub record: ExaminationRow,
+    /// The gate that signed it.
+    pub gate: PublicKey,
+    /// The wallet's examination counter the gate certified.
+    pub counter: u32,
+    /// The key that uploaded it.
+    pub reported_by: PublicKey,
+}
+
 /// A gate's settlement totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settlement {
@@ -493,6 +506,16 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<Settlement>;
     /// A gate's totals.
     fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement>;
+    /// Records an examination certificate a wallet uploaded, and its state
+    /// change (uses left, status) when the gate admitted, in one
+    /// transaction. `Ok((false, row))` and no change when it was reported
+    /// before; [`StoreError::UnknownInstrument`] and no change when the
+    /// instrument is not registered. A bag carrying the same certificate
+    /// still settles (the state change applies once either way: uses left
+    /// only go down).
+    fn report_examination(&self, report: &ExaminationReport, now: Timestamp) -> StoreResult<(bool, InstrumentRow)>;
+    /// The examinations reported for an instrument, by counter.
+    fn examination_reports(&self, id: &InstrumentId) -> StoreResult<Vec<ExaminationReport>>;
 
     /// Stores a modification and its notices in one transaction.
     fn put_modification(&self, m: &ModificationRow, notices: &[Notice]) -> StoreResult<()>;
@@ -510,6 +533,27 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// a refused request changed nothing (a refused but correctly signed
     /// request still leaves its nonce, so that it cannot be replayed).
     fn dump(&self) -> StoreResult<String>;
+}
+
+/// A stored examination report's columns: certificate, gate, counter,
+/// admitted, uses left, status, examined at, reported by.
+pub(crate) type ReportColumns<'a> = (&'a [u8], &'a [u8], i64, bool, i64, &'a str, i64, &'a [u8]);
+
+pub(crate) fn report_from(instrument: InstrumentId, c: ReportColumns<'_>) -> StoreResult<ExaminationReport> {
+    let (certificate, gate, counter, admitted, uses_left, status, examined_at, reported_by) = c;
+    Ok(ExaminationReport {
+        record: ExaminationRow {
+            certificate: digest_from(certificate)?,
+            instrument,
+            admitted,
+            uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
+            status: status_from(status)?,
+            examined_at: to_u64(examined_at)?,
+        },
+        gate: key_from(gate)?,
+        counter: to_u32(counter)?,
+        reported_by: key_from(reported_by)?,
+    })
 }
 
 pub(crate) fn status_str(s: Status) -> &'static str {

@@ -8,10 +8,10 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
-    GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
-    Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str,
-    to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
+    FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party,
+    RegistryStore, Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from,
+    status_from, status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_gifts.sql"),
     include_str!("../../migrations/postgres/0004_bags.sql"),
     include_str!("../../migrations/postgres/0005_modifications.sql"),
+    include_str!("../../migrations/postgres/0006_reported_examinations.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -45,6 +46,7 @@ const TABLES: &[&str] = &[
     "bags",
     "examinations",
     "modifications",
+    "reported_examinations",
 ];
 
 /// Idle connections kept for reuse.
@@ -370,6 +372,17 @@ fn deny_in(tx: &mut Transaction<'_>, id: &InstrumentId, reason: &str, now: Times
         &[&id.as_bytes().as_slice(), &to_i64(version)?, &reason, &to_i64(now)?],
     )?;
     Ok((version, true))
+}
+
+/// An admission's state change on the registered list: uses left only go
+/// down, so applying one twice (bag and wallet report) counts it once.
+fn apply_admission(tx: &mut Transaction<'_>, r: &ExaminationRow, now: Timestamp) -> Result<(), Failure> {
+    tx.execute(
+        "UPDATE instruments SET uses_left = LEAST(uses_left, $2), status = CASE WHEN $3 = 'active' THEN status ELSE \
+         $3 END, updated_at = $4 WHERE id = $1",
+        &[&r.instrument.as_bytes().as_slice(), &i64::from(r.uses_left), &status_str(r.status), &to_i64(now)?],
+    )?;
+    Ok(())
 }
 
 fn push_notice_in(tx: &mut Transaction<'_>, n: &Notice) -> Result<u64, Failure> {
@@ -1111,11 +1124,7 @@ impl RegistryStore for PostgresRegistry {
                     return Err(StoreError::AlreadySettled(r.certificate).into());
                 }
                 if r.admitted {
-                    tx.tx.execute(
-                        "UPDATE instruments SET uses_left = LEAST(uses_left, $2), status = CASE WHEN $3 = 'active' THEN \
-                         status ELSE $3 END, updated_at = $4 WHERE id = $1",
-                        &[&r.instrument.as_bytes().as_slice(), &i64::from(r.uses_left), &status_str(r.status), &to_i64(now)?],
-                    )?;
+                    apply_admission(&mut tx.tx, r, now)?;
                 }
             }
             Ok(Settlement { bags: 1, admitted: admitted as u64, refused: records.len() as u64 - admitted as u64 })
@@ -1131,6 +1140,70 @@ impl RegistryStore for PostgresRegistry {
             )?;
             let (bags, entries, admitted): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
+        })
+    }
+
+    fn report_examination(&self, report: &ExaminationReport, now: Timestamp) -> StoreResult<(bool, InstrumentRow)> {
+        self.write(|tx| {
+            let r = &report.record;
+            let id = r.instrument.as_bytes().as_slice();
+            let lock = format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = $1 FOR UPDATE");
+            if tx.tx.query_opt(&lock, &[&id])?.is_none() {
+                return Err(StoreError::UnknownInstrument(r.instrument).into());
+            }
+            let n = tx.tx.execute(
+                "INSERT INTO reported_examinations (certificate, gate, instrument, counter, admitted, uses_left, \
+                 status, examined_at, reported_by, reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON \
+                 CONFLICT DO NOTHING",
+                &[
+                    &r.certificate.as_bytes().as_slice(),
+                    &report.gate.as_bytes().as_slice(),
+                    &id,
+                    &i64::from(report.counter),
+                    &i64::from(r.admitted),
+                    &i64::from(r.uses_left),
+                    &status_str(r.status),
+                    &to_i64(r.examined_at)?,
+                    &report.reported_by.as_bytes().as_slice(),
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 1 && r.admitted {
+                apply_admission(&mut tx.tx, r, now)?;
+            }
+            let row = tx.tx.query_one(&lock, &[&id])?;
+            Ok((n == 1, instrument_from(&row)?))
+        })
+    }
+
+    fn examination_reports(&self, id: &InstrumentId) -> StoreResult<Vec<ExaminationReport>> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for row in c.query(
+                "SELECT certificate, gate, counter, admitted, uses_left, status, examined_at, reported_by FROM \
+                 reported_examinations WHERE instrument = $1 ORDER BY counter, certificate",
+                &[&id.as_bytes().as_slice()],
+            )? {
+                let certificate: Vec<u8> = row.try_get(0)?;
+                let gate: Vec<u8> = row.try_get(1)?;
+                let admitted: i64 = row.try_get(3)?;
+                let status: String = row.try_get(5)?;
+                let reported_by: Vec<u8> = row.try_get(7)?;
+                out.push(super::report_from(
+                    *id,
+                    (
+                        &certificate,
+                        &gate,
+                        row.try_get(2)?,
+                        admitted != 0,
+                        row.try_get(4)?,
+                        &status,
+                        row.try_get(6)?,
+                        &reported_by,
+                    ),
+                )?);
+            }
+            Ok(out)
         })
     }
 

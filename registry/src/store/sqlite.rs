@@ -4,10 +4,10 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationRow, FormerHolder,
-    GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party, RegistryStore,
-    Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from, status_from, status_str,
-    to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
+    FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party,
+    RegistryStore, Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from,
+    status_from, status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_gifts.sql"),
     include_str!("../../migrations/sqlite/0004_bags.sql"),
     include_str!("../../migrations/sqlite/0005_modifications.sql"),
+    include_str!("../../migrations/sqlite/0006_reported_examinations.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -42,6 +43,7 @@ const TABLES: &[&str] = &[
     "bags",
     "examinations",
     "modifications",
+    "reported_examinations",
 ];
 
 /// The registry on one SQLite file.
@@ -335,6 +337,18 @@ fn deny_in(conn: &Connection, id: &InstrumentId, reason: &str, now: Timestamp) -
     )
     .map_err(backend)?;
     Ok((version, true))
+}
+
+/// An admission's state change on the registered list: uses left only go
+/// down, so applying one twice (bag and wallet report) counts it once.
+fn apply_admission(conn: &Connection, r: &ExaminationRow, now: Timestamp) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE instruments SET uses_left = MIN(uses_left, ?2), status = CASE WHEN ?3 = 'active' THEN status ELSE ?3 \
+         END, updated_at = ?4 WHERE id = ?1",
+        params![r.instrument.as_bytes(), r.uses_left, status_str(r.status), to_i64(now)?],
+    )
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn push_notice_in(conn: &Connection, n: &Notice) -> StoreResult<u64> {
@@ -965,13 +979,7 @@ impl RegistryStore for SqliteRegistry {
                     return Err(StoreError::AlreadySettled(r.certificate));
                 }
                 if r.admitted {
-                    tx.tx
-                        .execute(
-                            "UPDATE instruments SET uses_left = MIN(uses_left, ?2), status = CASE WHEN ?3 = 'active' \
-                             THEN status ELSE ?3 END, updated_at = ?4 WHERE id = ?1",
-                            params![r.instrument.as_bytes(), r.uses_left, status_str(r.status), to_i64(now)?],
-                        )
-                        .map_err(backend)?;
+                    apply_admission(&tx.tx, r, now)?;
                 }
             }
             Ok(Settlement { bags: 1, admitted: admitted as u64, refused: (records.len() - admitted) as u64 })
@@ -988,6 +996,75 @@ impl RegistryStore for SqliteRegistry {
                 )
                 .map_err(backend)?;
             Ok(Settlement { bags: to_u64(bags)?, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? })
+        })
+    }
+
+    fn report_examination(&self, report: &ExaminationReport, now: Timestamp) -> StoreResult<(bool, InstrumentRow)> {
+        self.write(|tx| {
+            let r = &report.record;
+            if tx.lock_instrument(&r.instrument)?.is_none() {
+                return Err(StoreError::UnknownInstrument(r.instrument));
+            }
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO reported_examinations (certificate, gate, instrument, counter, admitted, uses_left, \
+                     status, examined_at, reported_by, reported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                     ON CONFLICT DO NOTHING",
+                    params![
+                        r.certificate.as_bytes(),
+                        report.gate.as_bytes(),
+                        r.instrument.as_bytes(),
+                        report.counter,
+                        r.admitted,
+                        r.uses_left,
+                        status_str(r.status),
+                        to_i64(r.examined_at)?,
+                        report.reported_by.as_bytes(),
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 1 && r.admitted {
+                apply_admission(&tx.tx, r, now)?;
+            }
+            let row = tx.lock_instrument(&r.instrument)?.ok_or(StoreError::UnknownInstrument(r.instrument))?;
+            Ok((n == 1, row))
+        })
+    }
+
+    fn examination_reports(&self, id: &InstrumentId) -> StoreResult<Vec<ExaminationReport>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT certificate, gate, counter, admitted, uses_left, status, examined_at, reported_by FROM \
+                     reported_examinations WHERE instrument = ?1 ORDER BY counter, certificate",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id.as_bytes()], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Vec<u8>>(7)?,
+                    ))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (certificate, gate, counter, admitted, uses_left, status, examined_at, reported_by) =
+                    row.map_err(backend)?;
+                out.push(super::report_from(
+                    *id,
+                    (&certificate, &gate, counter, admitted, uses_left, &status, examined_at, &reported_by),
+                )?);
+            }
+            Ok(out)
         })
     }
 
