@@ -2,7 +2,7 @@
 //! `tessera pending`, `tessera relay`, and the loopback transfers the demo
 //! runs.
 
-use crate::wallet_cmd::Location;
+use crate::wallet_cmd::{Location, format_time};
 use anyhow::{Context as _, Result, anyhow, bail};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use tessera_core::store::{SqliteStore, WalletStore};
 use tessera_core::transfer::{OfferSummary, OfferTerms, Role};
 use tessera_core::{Amount, InstrumentId, Wallet};
 use tessera_p2p::libp2p_reexports::{Keypair, Multiaddr, PeerId};
-use tessera_p2p::{NodeConfig, NodeEvent, TesseraUri};
+use tessera_p2p::{NodeConfig, NodeEvent, NodeHandle, TesseraUri};
 
 /// Options shared by the commands that start a node.
 #[derive(Debug, clap::Args)]
@@ -25,6 +25,9 @@ pub struct NetArgs {
     /// A relay to be reachable through (its address ending in `/p2p/<relay id>`).
     #[arg(long)]
     relay: Option<String>,
+    /// Be reachable only through the relay: no direct listening addresses.
+    #[arg(long, requires = "relay")]
+    relay_only: bool,
     /// A file keeping this node's network identity (not a wallet key), so its URI stays the same.
     #[arg(long, env = "TESSERA_P2P_IDENTITY")]
     identity: Option<PathBuf>,
@@ -36,6 +39,7 @@ impl NetArgs {
             self.listen.iter().map(|a| a.parse().with_context(|| format!("bad address {a}"))).collect::<Result<_>>()?;
         let relay =
             self.relay.as_deref().map(|r| r.parse().with_context(|| format!("bad relay address {r}"))).transpose()?;
+        let listen = if self.relay_only { Vec::new() } else { listen };
         Ok(NodeConfig { listen, mdns: !self.no_mdns, relay, idle_timeout: tessera_p2p::node::IDLE_TIMEOUT })
     }
 }
@@ -52,6 +56,10 @@ fn identity(path: Option<&PathBuf>) -> Result<Keypair> {
     Ok(key)
 }
 
+/// How long a command waits, before exiting, for its last messages to be
+/// acknowledged.
+const SETTLE: Duration = Duration::from_secs(10);
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
@@ -65,6 +73,25 @@ fn describe(offer: &OfferSummary) -> String {
     format!("offer {} from {}: {} {terms}", offer.offer_id, offer.sender.short(), items.join(", "))
 }
 
+/// An offer as a person reads it before answering.
+fn print_offer(offer: &OfferSummary) {
+    println!();
+    println!("offer {} from wallet {}", offer.offer_id, offer.sender.short());
+    for item in &offer.items {
+        let hops = match item.hops {
+            0 => "straight from its issuer".to_string(),
+            1 => "passed on once before".to_string(),
+            n => format!("passed on {n} times before"),
+        };
+        println!("  {:<6} {}  [{}] ({hops}; the verifier passed it)", item.kind.as_str(), item.label, item.id.short());
+    }
+    match &offer.price {
+        Some(price) => println!("  price  {price}, paid from your notes; any change comes back in the same exchange"),
+        None => println!("  price  none: a gift"),
+    }
+    println!("  answer before {} UTC", format_time(offer.expires_at));
+}
+
 trait ShortId {
     fn short(&self) -> String;
 }
@@ -74,12 +101,55 @@ impl ShortId for InstrumentId {
     }
 }
 
+/// One line per instrument: what it is, from the wallet's records.
+async fn labels(node: &NodeHandle<SqliteStore>, ids: Vec<InstrumentId>) -> Result<Vec<String>> {
+    Ok(node
+        .with_wallet(move |w| {
+            ids.iter()
+                .map(|id| match w.instrument(id) {
+                    Ok(r) => format!("{} [{}]", r.instrument.attributes().label(), id.short()),
+                    Err(_) => format!("[{}]", id.short()),
+                })
+                .collect()
+        })
+        .await?)
+}
+
+/// Available money per currency, on one line.
+async fn balance_line(node: &NodeHandle<SqliteStore>) -> Result<String> {
+    let balances = node.with_wallet(|w| w.balance()).await??;
+    let parts: Vec<String> = balances.iter().map(|b| Amount::new(&b.currency, b.available).to_string()).collect();
+    Ok(if parts.is_empty() { "no money".into() } else { parts.join(", ") })
+}
+
+fn print_lines(title: &str, lines: &[String]) {
+    for line in lines {
+        println!("  {title:<8} {line}");
+    }
+}
+
+/// Waits until the node can be reached, through the relay when one is set
+/// (a reservation is a round trip to the relay).
+async fn wait_until_reachable(node: &NodeHandle<SqliteStore>, through_relay: bool) -> Result<TesseraUri> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let uri = tessera_p2p::loopback::wait_for_uri(node).await?;
+        if !through_relay || uri.addresses.iter().any(|a| a.to_string().contains("/p2p-circuit")) {
+            return Ok(uri);
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the relay gave no reservation within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ListenArgs {
     #[command(flatten)]
     net: NetArgs,
     /// Accept every verified offer without asking (for scripts and demos).
-    #[arg(long)]
+    #[arg(long, alias = "accept-all")]
     yes: bool,
     /// Exit after this many completed exchanges.
     #[arg(long)]
@@ -90,39 +160,65 @@ pub struct ListenArgs {
 pub fn listen(location: &Location, args: ListenArgs) -> Result<()> {
     let wallet = location.open()?;
     let config = args.net.config()?;
+    let through_relay = config.relay.is_some();
     let key = identity(args.net.identity.as_ref())?;
     runtime()?.block_on(async move {
         let (node, mut events) = tessera_p2p::spawn_with_identity(wallet, config, key).await?;
-        let uri = tessera_p2p::loopback::wait_for_uri(&node).await?;
+        let uri = wait_until_reachable(&node, through_relay).await?;
         println!("listening as {uri}");
+        println!("(give this URI to the sender: `tessera offer <instrument> --to <URI>`; Ctrl-C stops)");
         let mut done = 0usize;
         while let Some(event) = events.next_event().await {
             match event {
                 NodeEvent::OfferReceived { offer, .. } => {
-                    println!("{}", describe(&offer));
-                    let yes = args.yes || ask("accept? [y/N] ").await?;
-                    if yes {
-                        node.accept(offer.offer_id).await?;
-                        println!("accepted; waiting for the transfer certificate");
+                    print_offer(&offer);
+                    let yes = if args.yes {
+                        println!("accepting (--yes)");
+                        true
                     } else {
+                        ask("accept? [y/N] ").await?
+                    };
+                    if !yes {
                         node.decline(offer.offer_id, "declined by the user").await?;
-                        println!("declined");
+                        println!("declined: nothing moved");
+                        continue;
+                    }
+                    match node.accept(offer.offer_id).await {
+                        Ok(()) => match &offer.price {
+                            Some(price) => println!(
+                                "accepted: notes for {price} endorsed to the seller; waiting for the transfer certificate…"
+                            ),
+                            None => println!("accepted: waiting for the transfer certificate…"),
+                        },
+                        Err(e) => {
+                            println!("cannot accept: {e}; declining");
+                            node.decline(offer.offer_id, &e.to_string()).await?;
+                        }
                     }
                 }
-                NodeEvent::Completed { exchange, role, received, sent } => {
-                    println!("exchange {exchange} complete ({role:?}): {} in, {} out", received.len(), sent.len());
+                NodeEvent::Completed { exchange, received, sent, .. } => {
+                    println!("done: exchange {exchange} complete, receipt sent");
+                    print_lines("received", &labels(&node, received).await?);
+                    print_lines("paid", &labels(&node, sent).await?);
+                    println!("  balance  {}", balance_line(&node).await?);
                     done += 1;
                     if args.count.is_some_and(|c| done >= c) {
                         break;
                     }
                 }
-                NodeEvent::Declined { exchange, reason, .. } => println!("exchange {exchange} declined: {reason}"),
-                NodeEvent::Expired { exchange, .. } => println!("exchange {exchange} expired"),
+                NodeEvent::Declined { exchange, .. } => println!("exchange {exchange}: the decline went out"),
+                NodeEvent::Expired { exchange, .. } => println!("exchange {exchange} expired unanswered: nothing moved"),
                 NodeEvent::Failed { reason, .. } => println!("problem: {reason}"),
                 NodeEvent::Discovered(peer) => println!("found {peer} on the local network"),
                 NodeEvent::RelayReservation(relay) => println!("reachable through relay {relay}"),
+                NodeEvent::Connected { peer, relayed } => {
+                    println!("connected to {peer}{}", if relayed { " through a relay" } else { "" })
+                }
                 _ => {}
             }
+        }
+        if !node.settle(SETTLE).await? {
+            println!("(stopping with messages unacknowledged; `tessera pending` shows what is open)");
         }
         node.stop().await?;
         Ok(())
@@ -216,18 +312,45 @@ pub fn offer(location: &Location, args: OfferArgs) -> Result<()> {
                 .map_err(|_| anyhow!("{peer} was not found by mDNS; pass its tessera: URI"))?;
             }
         }
+        let what = labels(&node, items.clone()).await?;
+        let terms_text = match &terms {
+            OfferTerms::Sale(price) => format!("for {price}"),
+            OfferTerms::Gift => "as a gift".to_string(),
+        };
         let exchange = node.offer(peer, items, terms, args.ttl).await?;
-        println!("offer {exchange} sent; waiting for the answer");
+        println!("offer {exchange} sent {terms_text}:");
+        print_lines("offered", &what);
+        println!("waiting for the receiver to answer (up to {} s); the items are locked meanwhile", args.ttl);
         let outcome = tokio::time::timeout(Duration::from_secs(args.ttl + 30), async {
             while let Some(event) = events.next_event().await {
                 match event {
-                    NodeEvent::Accepted { exchange: e, .. } if e == exchange => println!("accepted; certificate sent"),
-                    NodeEvent::Completed { exchange: e, role: Role::Sender, received, .. } if e == exchange => {
-                        println!("receipt in: transfer complete ({} payment notes received)", received.len());
+                    NodeEvent::Connected { peer: p, relayed } if p == peer => {
+                        println!("connected to {peer}{}", if relayed { " through a relay" } else { " directly" })
+                    }
+                    NodeEvent::Accepted { exchange: e, .. } if e == exchange => {
+                        println!("accepted: transfer certificate sent, waiting for the receipt…")
+                    }
+                    NodeEvent::Completed { exchange: e, role: Role::Sender, received, sent } if e == exchange => {
+                        println!("done: receipt in, exchange {exchange} complete");
+                        print_lines("gave", &labels(&node, sent).await?);
+                        print_lines("received", &labels(&node, received).await?);
+                        println!("  balance  {}", balance_line(&node).await?);
                         return Ok(());
                     }
-                    NodeEvent::Declined { exchange: e, reason, .. } if e == exchange => bail!("declined: {reason}"),
-                    NodeEvent::Expired { exchange: e, .. } if e == exchange => bail!("the offer expired"),
+                    NodeEvent::Declined { exchange: e, reason, .. } if e == exchange => {
+                        bail!("declined ({reason}): nothing moved, the items are yours again")
+                    }
+                    NodeEvent::Expired { exchange: e, .. } if e == exchange => {
+                        bail!("the offer expired unanswered: nothing moved, the items are yours again")
+                    }
+                    NodeEvent::Failed { exchange: Some(e), reason, .. }
+                        if e == exchange && reason.starts_with("refused by peer") =>
+                    {
+                        bail!(
+                            "{reason}; the items stay locked until the offer expires in {} s (`tessera pending`)",
+                            args.ttl
+                        )
+                    }
                     NodeEvent::Failed { reason, .. } => println!("problem: {reason}"),
                     _ => {}
                 }
@@ -235,6 +358,9 @@ pub fn offer(location: &Location, args: OfferArgs) -> Result<()> {
             bail!("the node stopped")
         })
         .await;
+        if !node.settle(SETTLE).await? {
+            println!("(stopping with messages unacknowledged; `tessera pending` shows what is open)");
+        }
         node.stop().await?;
         match outcome {
             Ok(r) => r,

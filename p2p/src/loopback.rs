@@ -76,6 +76,9 @@ pub async fn transfer_with<S: WalletStore + 'static>(
     };
     let (exchange, elapsed) =
         tokio::time::timeout(timeout, run).await.map_err(|_| P2pError::Transport("timed out".into()))??;
+    // The receipt's acknowledgement, so that neither side stops mid-message.
+    a.settle(Duration::from_secs(5)).await?;
+    b.settle(Duration::from_secs(5)).await?;
     Ok(LoopbackOutcome { sender: a.stop().await?, receiver: b.stop().await?, exchange, elapsed })
 }
 

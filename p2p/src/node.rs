@@ -20,7 +20,7 @@ use libp2p::{
     Multiaddr, PeerId, Swarm, dcutr, identify, identity::Keypair, mdns, multiaddr::Protocol, noise, ping, relay,
     request_response, tcp, yamux,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -177,6 +177,7 @@ enum Command<S: WalletStore> {
     Decline(ExchangeId, String, oneshot::Sender<Result<(), P2pError>>),
     Dial(TesseraUri, oneshot::Sender<Result<(), P2pError>>),
     Addresses(oneshot::Sender<Vec<Multiaddr>>),
+    Settled(oneshot::Sender<bool>),
     Wallet(Job<S>),
     Stop(oneshot::Sender<Wallet<S>>),
 }
@@ -279,6 +280,29 @@ impl<S: WalletStore + 'static> NodeHandle<S> {
         rx.await.map_err(|_| P2pError::Stopped)
     }
 
+    /// Whether nothing is on its way: every message sent was acknowledged
+    /// (or given up), none waits for a retry, every request received was
+    /// answered.
+    pub async fn is_settled(&self) -> Result<bool, P2pError> {
+        self.ask(Command::Settled).await
+    }
+
+    /// Waits until [`NodeHandle::is_settled`] or `timeout`; whether it
+    /// settled. Call it before [`NodeHandle::stop`] so that the last message
+    /// of an exchange (a receipt, the acknowledgement of one) is not cut off.
+    pub async fn settle(&self, timeout: Duration) -> Result<bool, P2pError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.is_settled().await? {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stops the node and gives the wallet back.
     pub async fn stop(self) -> Result<Wallet<S>, P2pError> {
         self.ask(Command::Stop).await
@@ -367,6 +391,7 @@ pub async fn spawn_with_identity<S: WalletStore + 'static>(
         exchange_peers,
         addresses: HashMap::new(),
         in_flight: HashMap::new(),
+        unanswered: HashSet::new(),
         retry: Vec::new(),
         relayed_listen: Vec::new(),
     };
@@ -388,6 +413,8 @@ struct Node<S: WalletStore> {
     exchange_peers: HashMap<ExchangeId, PeerId>,
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     in_flight: HashMap<request_response::OutboundRequestId, Outgoing>,
+    /// Requests received whose acknowledgement is not yet written.
+    unanswered: HashSet<request_response::InboundRequestId>,
     retry: Vec<Outgoing>,
     relayed_listen: Vec<Multiaddr>,
     parked: HashMap<PeerId, Vec<Outgoing>>,
@@ -493,6 +520,9 @@ impl<S: WalletStore + 'static> Node<S> {
                 all.dedup();
                 let _ = reply.send(all);
             }
+            Command::Settled(reply) => {
+                let _ = reply.send(self.in_flight.is_empty() && self.retry.is_empty() && self.unanswered.is_empty());
+            }
             Command::Wallet(job) => job(&mut self.wallet),
             Command::Stop(_) => {}
         }
@@ -568,7 +598,7 @@ impl<S: WalletStore + 'static> Node<S> {
     fn transfer_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
         use request_response::{Event, Message};
         match event {
-            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+            Event::Message { peer, message: Message::Request { request_id, request, channel }, .. } => {
                 let exchange = TransferMessage::from_bytes(&request).ok().map(|m| m.offer_id());
                 if let Some(exchange) = exchange
                     && !self.exchange_peers.contains_key(&exchange)
@@ -586,7 +616,9 @@ impl<S: WalletStore + 'static> Node<S> {
                         e.to_string().into_bytes().into_iter().take(crate::codec::MAX_RESPONSE).collect()
                     }
                 };
-                let _ = self.swarm.behaviour_mut().transfer.send_response(channel, ack);
+                if self.swarm.behaviour_mut().transfer.send_response(channel, ack).is_ok() {
+                    self.unanswered.insert(request_id);
+                }
             }
             Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
                 let out = self.in_flight.remove(&request_id);
@@ -603,8 +635,13 @@ impl<S: WalletStore + 'static> Node<S> {
                     }
                 }
             }
-            Event::InboundFailure { peer, error, .. } => self.fail(Some(peer), None, format!("inbound: {error}")),
-            Event::ResponseSent { .. } => {}
+            Event::InboundFailure { peer, request_id, error, .. } => {
+                self.unanswered.remove(&request_id);
+                self.fail(Some(peer), None, format!("inbound: {error}"));
+            }
+            Event::ResponseSent { request_id, .. } => {
+                self.unanswered.remove(&request_id);
+            }
         }
     }
 }
