@@ -23,6 +23,7 @@ pub mod mesh;
 #[cfg(feature = "nfc")]
 pub mod nfc;
 pub mod paper;
+pub mod phone;
 pub mod screen;
 pub mod store;
 #[cfg(feature = "registry")]

@@ -79,7 +79,7 @@ check() {
     echo "FAIL $1: $2 does not satisfy $3"; failed=$((failed + 1))
   fi
 }
-show() { "$bin/tessera-vcard" show --wallet "$work/v/$1" --id "$(id_of "$1")"; }
+show() { "$bin/tessera-vcard" show --wallet "$work/${venue:-v}/$1" --id "$(id_of "$1")"; }
 
 r=$(tap g valid);                         check "valid ticket admitted" "$r" 'j["admitted"] and j["seat"] == "Row 12 Seat 7" and j["confirmed"]'
 check "wallet logged the admission" "$(show valid)" 'j["exam_counter"] == 1 and j["uses_left"] == 0 and j["counters"] == [1] and j["instructions"] == ["enter"]'
@@ -99,6 +99,20 @@ r=$(tap k coupon);                        check "coupon punched again" "$r" 'j["
 check "wallet's coupon log and counter match" "$(show coupon)" 'j["exam_counter"] == 2 and j["uses_left"] == 1 and j["counters"] == [1, 2]'
 r=$(tap rogue valid --choose "$(id_of valid)"); check "uncertified gate refused by the wallet" "$r" 'j["reason"] == "gate-not-trusted-by-wallet" and j["status_word"] == "6982"'
 check "gate log holds every decision" "$("$bin/tessera-gate" --dir "$work/g" log --limit 100 | wc -l | python3 -c 'import sys; print(sys.stdin.read().strip())')" 'j == 8'
+
+# Phone to phone through the same stack: the giver's phone is the reader
+# (tessera-phone, nfc1 with the pcsc: connstring), the receiver's the card
+# (tessera-vcard on vpcd, receive screen open). One tap moves the ticket.
+"$bin/tessera-vcard" serve --wallet "$work/v/receiver" --accept-gifts >"$work/card.log" 2>&1 &
+card_pid=$!
+r=$("$bin/tessera-phone" give --wallet "$work/v/giver" --id "$(id_of receiver)" --connstring "$conn" --wait-secs 20) || {
+  echo "tessera-phone failed; card log:" >&2; cat "$work/card.log" >&2; exit 1; }
+kill "$card_pid" 2>/dev/null || true; wait "$card_pid" 2>/dev/null || true; card_pid=""; sleep 0.5
+check "phone to phone: gift completed in one tap" "$r" "j['completed'] and j['sent'] == ['$(id_of receiver)'] and j['round_trips'] >= 3"
+check "phone to phone: the ticket is in the receiving wallet" "$(show receiver)" 'j["holding"] == "held" and j["sequence"] == 1'
+check "phone to phone: the ticket is gone from the sender" "$(show giver)" 'j["holding"] == "gone"'
+r=$(tap g receiver); check "phone to phone: the received ticket is admitted at the gate" "$r" 'j["admitted"]'
+r=$(tap g giver --choose "$(id_of giver)"); check "phone to phone: the sender cannot present it any more" "$r" 'j["status_word"] == "6985"'
 
 # Gate ↔ registry over HTTP, against a real `tessera-registry serve`: sync
 # (trust list, event, deny list incrementally), admit offline with the

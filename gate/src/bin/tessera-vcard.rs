@@ -78,6 +78,9 @@ enum Command {
         /// vpcd's port on 127.0.0.1.
         #[arg(long, default_value_t = VPCD_PORT)]
         port: u16,
+        /// The receive screen is open: accept gifts at once (phone to phone).
+        #[arg(long)]
+        accept_gifts: bool,
     },
     /// Prints one instrument's state and examination log as JSON.
     Show {
@@ -91,8 +94,7 @@ enum Command {
 }
 
 fn open_wallet(dir: &Path) -> anyhow::Result<Wallet<SqliteStore>> {
-    let keys = KeyFileProvider::new(dir.join("wallet.key"));
-    Ok(Wallet::open_at(dir.join("wallet.db"), &keys, Arc::new(SystemClock))?)
+    Ok(tessera_gate::phone::open_wallet(dir)?)
 }
 
 fn new_wallet(dir: &Path, registry: PublicKey, trust: &[u8]) -> anyhow::Result<Wallet<SqliteStore>> {
@@ -197,6 +199,10 @@ fn setup(dir: &Path, gate_keys: &[PublicKey], event: &str) -> anyhow::Result<()>
     let body = before.instrument.next_endorsement(carol.new_holder_key()?, offer, offer, now);
     let link = Signed::sign(body, &alice.signer(&before.holder)?)?;
     carol.import_instrument(before.instrument.with_link(link))?;
+    // Phone to phone: a giver holding a ticket, a receiver with none.
+    let (_, gift) = issue("giver", ticket(event, "north", day.0, day.1))?;
+    new_wallet(&dir.join("receiver"), registry.public_key(), &trust)?;
+    ids.insert("receiver".into(), gift.to_hex());
     ids.insert("bob".into(), shared.to_hex());
     ids.insert("carol".into(), shared.to_hex());
 
@@ -336,9 +342,10 @@ fn main() -> anyhow::Result<()> {
         Command::Enrol { registry, operator_key_file, dir, gate_keys, event } => {
             enrol(&registry, &operator_key_file, &dir, &gate_keys, &event)?;
         }
-        Command::Serve { wallet, choose, port } => {
+        Command::Serve { wallet, choose, port, accept_gifts } => {
             let mut card = WalletCard::new(open_wallet(&wallet)?);
             card.choose(choose);
+            card.accept_gifts(accept_gifts);
             let mut handler = Handler(card);
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let mut vcard = VirtualCard::connect(addr).with_context(|| format!("connecting to vpcd at {addr}"))?;
@@ -356,6 +363,7 @@ fn main() -> anyhow::Result<()> {
                 "exam_counter": record.exam_counter,
                 "status": record.status.as_str(),
                 "holding": record.holding.as_str(),
+                "sequence": record.instrument.sequence(),
                 "examinations": log.len(),
                 "counters": log.iter().map(|l| l.counter).collect::<Vec<_>>(),
                 "instructions": log.iter().map(|l| l.instruction.clone()).collect::<Vec<_>>(),
