@@ -1,22 +1,26 @@
 //! `tessera demo`: the main job. On embedded defaults, in a temporary
-//! directory, it runs the system end to end and tells what happens:
-//! a service provider, an issuer with one event, wallets that receive,
-//! verify and pass on tickets and money, a forgery and a double transfer
-//! that are caught, and the proof that names who signed twice.
+//! directory, it runs the system end to end through its real parts and
+//! tells what happens: a service provider (the registry on embedded SQLite,
+//! served over HTTP on a loopback port), wallets that top up, buy, verify
+//! and pass on tickets and money phone to phone over a libp2p swarm on
+//! 127.0.0.1, a forgery and a double transfer that are caught, the proof
+//! that names who signed twice, and a refund.
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use std::sync::Arc;
-use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::sealing::PassphraseKeyProvider;
 use tessera_core::store::{Holding, WalletStore};
 use tessera_core::transfer::OfferTerms;
 use tessera_core::{
-    Amount, Attributes, Clock, DenyList, EquivocationProof, ExchangeId, Instrument, InstrumentId, InstrumentState,
-    LocalSigner, NoteAttributes, Role, Signed, Status, SystemClock, TicketAttributes, TrustEntry, TrustList, Verifier,
-    Wallet, WalletError, Wire,
+    Amount, Attributes, Clock, EquivocationProof, ExchangeId, InstrumentId, Kind, LocalSigner, Signed, Signer,
+    SystemClock, Wallet, WalletError, Wire,
 };
+use tessera_registry::client::{RegistryClient, WalletSession};
+use tessera_registry::embedded::{signers_from_seed, start_embedded};
+use tessera_registry::wire;
 
 const DAY: u64 = 86_400;
+const EVENT: &str = "ludi-romani-2026";
 
 struct Story {
     step: usize,
@@ -40,15 +44,33 @@ fn balance_of(wallet: &Wallet) -> Result<u64> {
     Ok(wallet.balance()?.iter().filter(|b| b.currency == "EUR").map(|b| b.available).sum())
 }
 
-/// Moves one instrument from `from` to a fresh holder key in `to`, the way
-/// the transfer protocol will: endorse (pending out), import, confirm.
-fn hand_over(from: &mut Wallet, to: &mut Wallet, id: &InstrumentId) -> Result<Instrument> {
-    let key = to.new_holder_key()?;
-    let (offer, acceptance) = (ExchangeId::random(&mut rand::rngs::OsRng), ExchangeId::random(&mut rand::rngs::OsRng));
-    let endorsed = from.endorse(id, key, offer, acceptance)?;
-    to.import(&endorsed.to_bytes())?;
-    from.confirm_transferred(id)?;
-    Ok(endorsed)
+/// Held notes in EUR, as `20.00 EUR + 5.00 EUR`.
+fn notes_of(wallet: &Wallet) -> Result<String> {
+    let mut values: Vec<u64> = wallet
+        .notes()?
+        .into_iter()
+        .filter(|n| n.holding == Holding::Held)
+        .filter_map(|n| n.amount.map(|a| a.minor))
+        .collect();
+    values.sort_unstable_by(|a, b| b.cmp(a));
+    Ok(if values.is_empty() {
+        "no notes".into()
+    } else {
+        values.into_iter().map(money).collect::<Vec<_>>().join(" + ")
+    })
+}
+
+fn held_note(wallet: &Wallet, minor: u64) -> Result<InstrumentId> {
+    wallet
+        .notes()?
+        .into_iter()
+        .find(|n| n.holding == Holding::Held && n.amount.as_ref().is_some_and(|a| a.minor == minor))
+        .map(|n| n.id)
+        .ok_or_else(|| anyhow!("no held note of {}", money(minor)))
+}
+
+fn expect(what: &str, ok: bool) -> Result<()> {
+    if ok { Ok(()) } else { bail!("the demo went wrong: {what}") }
 }
 
 pub fn run() -> Result<()> {
@@ -57,37 +79,60 @@ pub fn run() -> Result<()> {
     let now = clock.now();
     let rng = &mut rand::rngs::OsRng;
     let mut story = Story { step: 0 };
-    println!("Tessera demo: every party runs in this process; wallets are SQLite files in {}", dir.path().display());
+    println!("Tessera demo: every party runs in this process; files live in {}", dir.path().display());
 
-    story.step("The service provider certifies an issuer and an e-money issuer");
-    let sp = RegistryAuthority::new(LocalSigner::generate(rng));
-    let theatre = Issuer::new(LocalSigner::generate(rng));
-    let bank = Issuer::new(LocalSigner::generate(rng));
-    let certify = |key, role, name: &str| TrustEntry { key, role, name: name.into(), not_after: now + 365 * DAY };
-    let trust_list = sp.trust_list(
-        1,
-        vec![
-            certify(theatre.public_key(), Role::Issuer, "Theatrum Marcelli"),
-            certify(bank.public_key(), Role::Issuer, "Tessera Bank"),
-        ],
-        now,
+    story.step("The service provider starts its registry; it certifies a theatre, which puts an event on sale");
+    let seed: [u8; 32] = rand::random();
+    let registry = start_embedded(&dir.path().join("registry.db"), &seed)?;
+    let client = RegistryClient::new(&registry.url());
+    let (operator, _) = signers_from_seed(&seed);
+    let theatre = LocalSigner::generate(rng);
+    let _: wire::PartyResponse = client.post(
+        "/admin/parties",
+        &operator,
+        &wire::PartyRequest {
+            key: theatre.public_key().to_hex(),
+            role: "issuer".into(),
+            name: "Theatrum Marcelli".into(),
+            not_after: now + 365 * DAY,
+        },
     )?;
-    story.say(format!("service provider key {}", sp.public_key()));
+    // The answer is an empty JSON object.
+    let _: std::collections::BTreeMap<String, String> = client.post(
+        "/events",
+        &theatre,
+        &wire::EventJson {
+            event_id: EVENT.into(),
+            title: "Ludi Romani, opening night".into(),
+            zones: vec!["A".into()],
+            valid_from: now - DAY,
+            valid_until: now + 30 * DAY,
+            price: wire::AmountJson { currency: "EUR".into(), minor: 2_000 },
+            transferable: true,
+            uses: 1,
+        },
+    )?;
     story.say(format!(
-        "trust list v1: Theatrum Marcelli {}, Tessera Bank {}",
+        "registry on embedded SQLite at {}; its key {}, its ticket and e-money issuer key {}",
+        registry.url(),
+        registry.registry_key.short(),
+        registry.issuer_key.short()
+    ));
+    story.say(format!(
+        "Theatrum Marcelli ({}) certified; event {EVENT} on sale at {}",
         theatre.public_key().short(),
-        bank.public_key().short()
+        money(2_000)
     ));
 
-    story.step("Alice, Bob and Carol create wallets and pin the service provider's key");
+    story.step("Alice, Bob and Carol create wallets and sync: the registry's key is pinned, its trust list installed");
     let open_wallet = |name: &str| -> Result<Wallet> {
         let keys = PassphraseKeyProvider::new(format!("{name}'s passphrase"));
         let mut w = Wallet::create_at(dir.path().join(format!("{name}.db")), &keys, clock.clone())?;
-        w.pin_registry(sp.public_key())?;
-        w.install_trust_list(&trust_list.to_bytes())?;
+        let report = WalletSession::new(&mut w, client.clone()).sync()?;
         story.say(format!(
-            "{name}: account key {} (private keys sealed with ChaCha20-Poly1305 under an Argon2id key)",
-            w.account_key().short()
+            "{name}: account key {} (private keys sealed with ChaCha20-Poly1305 under an Argon2id key), trust list v{}",
+            w.account_key().short(),
+            report.trust_version
         ));
         Ok(w)
     };
@@ -95,79 +140,75 @@ pub fn run() -> Result<()> {
     let mut bob = open_wallet("bob")?;
     let mut carol = open_wallet("carol")?;
 
-    story.step("The theatre issues Alice two tickets; the bank issues her 50.00 EUR in notes");
-    let ticket = |seat: &str| {
-        Attributes::Ticket(TicketAttributes {
-            event_id: "ludi-romani-2026".into(),
-            title: "Ludi Romani, opening night".into(),
-            zone: "A".into(),
-            seat: Some(seat.into()),
-            guidance: Some("entrance 2, step-free route on the left".into()),
-            valid_from: now - DAY,
-            valid_until: now + 30 * DAY,
-            transferable: true,
-            uses: 1,
-            face_price: Some(Amount::new("EUR", 4_000)),
-        })
-    };
+    story.step("Money in: Alice and Bob top up through the payment provider and take notes");
+    let mut session = WalletSession::new(&mut alice, client.clone());
+    let left = session.top_up("EUR", 10_000, "demo-card-alice")?;
+    session.withdraw("EUR", 4_000)?;
+    story.say(format!("Alice paid in {}, took {} as notes: {}", money(left), money(4_000), notes_of(&alice)?));
+    let mut session = WalletSession::new(&mut bob, client.clone());
+    session.top_up("EUR", 1_000, "demo-card-bob")?;
+    session.withdraw("EUR", 1_000)?;
+    story.say(format!("Bob paid in {} and took it as notes: {}", money(1_000), notes_of(&bob)?));
+
+    story.step("Alice buys two tickets from the service provider, paying with notes");
     let mut seats = Vec::new();
     for seat in ["12", "13"] {
-        let holder = alice.new_holder_key()?;
-        let issued = theatre.issue(ticket(seat), holder, now, rng)?;
-        let summary = alice.import(&issued.to_bytes())?;
-        story.say(format!("ticket {} verified and stored: {}", summary.id, summary.label));
-        seats.push(summary.id);
+        let id = WalletSession::new(&mut alice, client.clone()).buy(EVENT, "A", Some(seat.into()))?;
+        let record = alice.instrument(&id)?;
+        story.say(format!(
+            "bought from the service provider: {} — issued to a fresh holder key, verified and stored",
+            record.instrument.attributes().label()
+        ));
+        seats.push(id);
     }
-    let mut notes = Vec::new();
-    // 50.00 EUR as 20 + 20 + 10, so Alice can pay 20.00 without change.
-    for value in [2_000, 2_000, 1_000] {
-        let holder = alice.new_holder_key()?;
-        let note = NoteAttributes { amount: Amount::new("EUR", value), expires_at: now + 365 * DAY };
-        let summary = alice.import(&bank.issue(Attributes::Note(note), holder, now, rng)?.to_bytes())?;
-        notes.push((summary.id, value));
-    }
-    story.say(format!(
-        "notes verified: {}; Alice's balance {}",
-        notes.iter().map(|(_, v)| money(*v)).collect::<Vec<_>>().join(" + "),
-        money(balance_of(&alice)?)
-    ));
+    let mut session = WalletSession::new(&mut alice, client.clone());
+    session.withdraw("EUR", 2_500)?;
+    let account = registry.registry.store().balance(&alice.account_key(), "EUR")?;
+    story.say(format!("Alice's notes now: {} ({} left on her account)", notes_of(&alice)?, money(account)));
 
-    // A backup Alice keeps; she will misuse it in step 7.
+    // A backup Alice keeps; she will misuse it later.
     let backup = dir.path().join("alice-backup.db");
     alice.backup_to(&backup).context("backing up Alice's wallet")?;
 
-    story.step("Alice gives Bob the ticket for seat 12");
+    story.step("Alice gives Bob the ticket for seat 12, phone to phone over a libp2p swarm on loopback");
     let seat12 = seats[0];
-    let to_bob = hand_over(&mut alice, &mut bob, &seat12)?;
+    let (sender, receiver, elapsed) = crate::p2p_cmd::move_over_loopback(alice, bob, vec![seat12], OfferTerms::Gift)?;
+    (alice, bob) = (sender, receiver);
     let verified = bob.verify(&seat12)?;
     story.say(format!(
-        "Bob's wallet made a fresh holder key; Alice's wallet endorsed the ticket to it (sequence {})",
-        to_bob.sequence()
+        "offer → acceptance (a fresh holder key) → transfer certificate → receipt over 127.0.0.1 in {} ms",
+        elapsed.as_millis()
     ));
     story.say(format!(
         "Bob's wallet verified the chain: held by Bob's key {} at sequence {}",
         verified.holder.short(),
         verified.sequence
     ));
+    let alice_copy = alice.instrument(&seat12)?;
+    expect("Alice's seat 12 is gone after the receipt", alice_copy.holding == Holding::Gone)?;
     story.say(format!(
         "Alice's copy is now {}: she can neither present it nor offer it again",
-        alice.instrument(&seat12)?.holding.as_str()
+        alice_copy.holding.as_str()
     ));
     if let Err(e) = alice.endorse(&seat12, carol.new_holder_key()?, ExchangeId::NONE, ExchangeId::NONE) {
         story.say(format!("Alice's wallet refuses to endorse it a second time: {e}"));
     }
 
-    story.step("Alice pays Bob 20.00 EUR");
-    let (note, value) = notes.iter().find(|(_, v)| *v == 2_000).copied().ok_or_else(|| anyhow!("no 20 EUR note"))?;
-    hand_over(&mut alice, &mut bob, &note)?;
+    story.step("Alice pays Bob 20.00 EUR over the same kind of swarm: a note passes like a ticket");
+    let note = held_note(&alice, 2_000)?;
+    let (sender, receiver, elapsed) = crate::p2p_cmd::move_over_loopback(alice, bob, vec![note], OfferTerms::Gift)?;
+    (alice, bob) = (sender, receiver);
+    expect("Bob holds the 20.00 EUR note", bob.instrument(&note)?.holding == Holding::Held)?;
     story.say(format!(
-        "note of {} endorsed and verified; Alice has {}, Bob has {}",
-        money(value),
+        "note of {} endorsed, verified and receipted in {} ms; Alice has {}, Bob has {}",
+        money(2_000),
+        elapsed.as_millis(),
         money(balance_of(&alice)?),
         money(balance_of(&bob)?)
     ));
 
     story.step("Mallory tries forgeries; every wallet's verifier rejects them");
+    let to_bob = bob.instrument(&seat12)?.instrument;
     let mut forged = to_bob.clone();
     if let Attributes::Ticket(t) = &mut forged.genesis.body.attributes {
         t.seat = Some("1".into());
@@ -196,20 +237,29 @@ pub fn run() -> Result<()> {
         Ok(_) => return Err(anyhow!("damaged bytes were accepted")),
     }
 
-    story.step("Alice sells Bob seat 13 for 20.00 EUR, phone to phone over a libp2p swarm on loopback");
+    story.step(
+        "Alice sells Bob seat 13 for 15.00 EUR over libp2p; Bob pays 20.00, the change comes back in the same exchange",
+    );
     let seat13_id = seats[1];
-    let price = Amount::new("EUR", 2_000);
+    let (alice_before, bob_before) = (balance_of(&alice)?, balance_of(&bob)?);
     let (seller, buyer, elapsed) =
-        crate::p2p_cmd::move_over_loopback(alice, bob, vec![seat13_id], OfferTerms::Sale(price.clone()))?;
+        crate::p2p_cmd::move_over_loopback(alice, bob, vec![seat13_id], OfferTerms::Sale(Amount::new("EUR", 1_500)))?;
     (alice, bob) = (seller, buyer);
     story.say(format!(
-        "offer → acceptance with payment → transfer certificate → receipt took {} ms over QUIC/TCP on 127.0.0.1",
+        "offer (price, payee keys, Alice's 5.00 EUR set aside for change) → acceptance with Bob's 20.00 EUR note → \
+         transfer certificate (the ticket and the change) → receipt: {} ms",
         elapsed.as_millis()
     ));
+    expect("Bob holds seat 13", bob.instrument(&seat13_id)?.holding == Holding::Held)?;
+    expect(
+        "the sale moved exactly 15.00 EUR",
+        balance_of(&alice)? == alice_before + 1_500 && balance_of(&bob)? + 1_500 == bob_before,
+    )?;
     story.say(format!(
-        "Bob's wallet verified and holds seat 13 ({}); Alice has {}, Bob has {}",
-        bob.instrument(&seat13_id)?.holding.as_str(),
+        "Bob's wallet verified and holds seat 13; Alice's notes {} ({}), Bob's notes {} ({}): 15.00 EUR moved, change 5.00 EUR",
+        notes_of(&alice)?,
         money(balance_of(&alice)?),
+        notes_of(&bob)?,
         money(balance_of(&bob)?)
     ));
 
@@ -222,54 +272,74 @@ pub fn run() -> Result<()> {
     story.say("Carol's wallet, offline, verified it: offline nothing can stop a double transfer; it can be caught");
 
     story.step("Reconciliation with the service provider catches the double transfer");
-    // The service provider keeps the first chain it registers for each
-    // (instrument, sequence); a second, different one is an equivocation.
-    let first = &to_bob;
-    let registry_trust = TrustList::verify(trust_list.clone(), &sp.public_key())?;
-    let no_denials = DenyList::empty();
-    let first_verified = Verifier::new(&registry_trust, &no_denials).verify(first, now)?;
-    let registered =
-        sp.register(first, &first_verified, InstrumentState { uses_left: 1, status: Status::Active }, now)?;
+    let report = WalletSession::new(&mut bob, client.clone()).sync()?;
+    expect("Bob's seat 12 registered", report.reconcile.certified.contains(&seat12))?;
     story.say(format!(
-        "Bob's chain arrives first: registered, certificate issued to Bob's key {}",
-        first_verified.holder.short()
+        "Bob syncs first: {} chains registered; seat 12 is now held on a registered certificate ({} bytes; a chain grows ~190 bytes a hop), verified again: {}",
+        report.reconcile.certified.len(),
+        bob.instrument(&seat12)?.instrument.to_bytes().len(),
+        if bob.verify(&seat12).is_ok() { "valid" } else { "INVALID" }
     ));
-    let proof = EquivocationProof::find(first, &to_carol).ok_or_else(|| anyhow!("no proof found"))?;
-    let signer = proof.verify()?;
+    let report = WalletSession::new(&mut carol, client.clone()).sync()?;
+    let proof = report.reconcile.conflicts.first().ok_or_else(|| anyhow!("the registry caught no double transfer"))?;
     story.say(format!(
-        "Carol's chain is rejected: it endorses sequence {} again; equivocation proof ({} bytes) names key {}",
+        "Carol syncs: her chain endorses sequence {} again; the registry answers with an equivocation proof ({} bytes) naming key {}",
         proof.sequence(),
         proof.to_bytes().len(),
-        signer.short()
+        proof.signer.short()
     ));
-    story.say(format!("that is the key Alice held seat 12 with: {}", signer == alice.instrument(&seat12)?.holder));
+    let alice_key = alice.instrument(&seat12)?.holder;
+    expect("the proof names Alice's key", proof.signer == alice_key)?;
+    story.say(format!("that is the key Alice held seat 12 with: {}", proof.signer == alice_key));
     let decoded = EquivocationProof::from_bytes(&proof.to_bytes())?;
     story.say(format!(
         "anyone can check the proof offline: {}",
         if decoded.verify().is_ok() { "it verifies" } else { "it FAILS" }
     ));
-    bob.import(&registered.to_bytes())?;
-    let compact = bob.instrument(&seat12)?;
-    story.say(format!(
-        "Bob's wallet replaces the chain with the registered certificate ({} bytes; a chain grows ~190 bytes a hop) and verified it again: {}",
-        compact.instrument.to_bytes().len(),
-        if bob.verify(&seat12).is_ok() { "valid" } else { "INVALID" }
-    ));
 
     story.say(
-        "Carol keeps her copy until her next sync, where the service provider tells her of the conflict and the proof",
+        "Carol's copy is refuted: the registry and the gates go by Bob's registered chain, and the proof is what Carol claims against Alice with",
     );
+
+    story.step("Bob gives seat 12 back to the service provider for a refund");
+    let refund = WalletSession::new(&mut bob, client.clone()).refund(&seat12)?;
+    let status: wire::InstrumentStatus = client.get(&format!("/instruments/{}", seat12.to_hex()))?;
+    expect("the registry lists seat 12 as refunded", status.status == "refunded")?;
+    story.say(format!(
+        "refunded at its face price: {} new note(s); the registry lists seat 12 as {}; Bob's notes {}",
+        refund.len(),
+        status.status,
+        notes_of(&bob)?
+    ));
+    let totals = registry.registry.store().money_totals("EUR")?;
+    expect(
+        "the service provider's books balance",
+        totals.issued - totals.redeemed == totals.active_notes
+            && totals.paid_in - totals.paid_out == totals.balances + totals.active_notes,
+    )?;
+    story.say(format!(
+        "the service provider's books balance: money it holds for customers {} = account balances {} + notes in circulation {}",
+        money(totals.paid_in - totals.paid_out),
+        money(totals.balances),
+        money(totals.active_notes)
+    ));
 
     story.step("What each wallet holds now");
     for (name, wallet) in [("Alice", &alice), ("Bob", &bob), ("Carol", &carol)] {
-        let held: Vec<String> = wallet
+        let tickets: Vec<String> = wallet
             .instruments(Default::default())?
             .into_iter()
-            .filter(|r| r.holding == Holding::Held)
+            .filter(|r| r.holding == Holding::Held && r.kind == Kind::Ticket)
             .map(|r| r.label)
             .collect();
-        story.say(format!("{name}: {} ({} history lines)", held.join("; "), wallet.store().history(1000)?.len()));
+        let tickets = if tickets.is_empty() { "no tickets".into() } else { tickets.join("; ") };
+        story.say(format!(
+            "{name}: {tickets}; {} ({} history lines)",
+            notes_of(wallet)?,
+            wallet.store().history(1000)?.len()
+        ));
     }
+    drop(registry);
     println!("\ndemo complete");
     Ok(())
 }

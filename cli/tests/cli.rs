@@ -65,9 +65,29 @@ fn desktop_wallet_round_trip() {
 fn demo_tells_the_whole_story() {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera")).arg("demo").output().expect("runs");
     let text = ok(out);
-    for expected in
-        ["verified", "rejected, the issuer's signature does not verify", "equivocation proof", "demo complete"]
-    {
+    // One line per step of the story: a skipped step fails here (and the
+    // demo itself fails when an outcome is not what it says).
+    for expected in [
+        "registry on embedded SQLite at http://127.0.0.1:",
+        "trust list v",
+        "took 40.00 EUR as notes: 20.00 EUR + 20.00 EUR",
+        "bought from the service provider: Ludi Romani, opening night — zone A, seat 13",
+        "receipt over 127.0.0.1 in",
+        "refuses to endorse it a second time",
+        "note of 20.00 EUR endorsed, verified and receipted",
+        "rejected, the issuer's signature does not verify",
+        "rejected, the signature of link 1 does not verify",
+        "15.00 EUR moved, change 5.00 EUR",
+        "Carol's wallet, offline, verified it",
+        "Bob syncs first",
+        "equivocation proof",
+        "that is the key Alice held seat 12 with: true",
+        "anyone can check the proof offline: it verifies",
+        "the registry lists seat 12 as refunded",
+        "books balance",
+        "Bob: Ludi Romani, opening night — zone A, seat 13; 20.00 EUR + 10.00 EUR + 5.00 EUR",
+        "demo complete",
+    ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
 }
