@@ -17,8 +17,9 @@
 use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
-    ChainOutcome, ChainUpdate, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow, GiftRow, InstrumentRow,
-    LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
+    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
+    GiftRow, InstrumentRow, LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
+    SaleRefund,
 };
 use crate::wire;
 use rand::rngs::OsRng;
@@ -34,6 +35,11 @@ use tessera_core::{
 
 /// Notes the registry issues expire after this long.
 pub const NOTE_LIFETIME: u64 = 365 * 24 * 3600;
+/// How long after an offer expires its seller has to get the delivery
+/// registered (by reconciling the transfer certificate it sent); after
+/// that, a buyer's claim that is still undelivered is refunded, and a
+/// delivery bound to the offer is refused.
+pub const SALE_DELIVERY_WINDOW: u64 = 7 * 24 * 3600;
 /// Most items in one upload, notes in one request, holder keys in one sync.
 pub const MAX_ITEMS: usize = 1000;
 
@@ -410,9 +416,14 @@ impl Registry {
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
+        let late = self.late_deliveries(chains)?;
         for (i, verdict) in verifier.verify_batch(chains, now).into_iter().enumerate() {
             match verdict {
                 Err(e) => results.push(Some(Err(e.into()))),
+                Ok(_) if late.contains(&i) => results.push(Some(Err(ApiError::conflict(
+                    "sale_refunded",
+                    format!("{}: the sale this delivery belongs to was refunded to its buyer", chains[i].id()),
+                )))),
                 Ok(v) => {
                     results.push(None);
                     updates.push(ChainUpdate { instrument: v.id, links: link_records(&chains[i]) });
@@ -451,6 +462,37 @@ impl Registry {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ApiError::new(500, "internal", "no outcome"))))
             .collect())
+    }
+
+    /// The chains (by index) carrying a link not yet registered that is
+    /// bound to an offer whose sale was refunded: after the refund the
+    /// delivery is void. Links already registered (payments re-uploaded
+    /// with a claim) pass.
+    fn late_deliveries(&self, chains: &[Instrument]) -> Result<std::collections::BTreeSet<usize>, ApiError> {
+        let offers: std::collections::BTreeSet<tessera_core::ExchangeId> = chains
+            .iter()
+            .flat_map(|c| c.links.iter().map(|l| l.body.offer_id))
+            .filter(|o| *o != tessera_core::ExchangeId::NONE)
+            .collect();
+        let mut late = std::collections::BTreeSet::new();
+        if offers.is_empty() {
+            return Ok(late);
+        }
+        let refunded = self.store.refunded_sales(&offers.into_iter().collect::<Vec<_>>())?;
+        if refunded.is_empty() {
+            return Ok(late);
+        }
+        for (i, chain) in chains.iter().enumerate() {
+            let bound: Vec<u32> =
+                chain.links.iter().filter(|l| refunded.contains(&l.body.offer_id)).map(|l| l.body.sequence).collect();
+            if !bound.is_empty() {
+                let registered = self.store.instrument(&chain.id())?.map_or(0, |r| r.sequence);
+                if bound.iter().any(|s| *s > registered) {
+                    late.insert(i);
+                }
+            }
+        }
+        Ok(late)
     }
 
     fn conflict(
@@ -526,7 +568,7 @@ impl Registry {
         caller: &PublicKey,
         req: wire::ReconcileRequest,
     ) -> Result<wire::ReconcileResponse, ApiError> {
-        use tessera_core::transfer::evidence::SaleClaim;
+        use tessera_core::transfer::evidence::{DoubleSaleProof, SaleClaim};
         check_count(req.items.len(), "items")?;
         // Decode everything first: a malformed item refuses the upload.
         let mut chains = Vec::new();
@@ -535,10 +577,18 @@ impl Registry {
         for item in &req.items {
             match item {
                 wire::UploadItemJson::Chain { instrument } => chains.push(instrument_b64(instrument)?),
-                wire::UploadItemJson::Sale { claim } => {
+                wire::UploadItemJson::Sale { claim, double_sale } => {
                     let bytes = wire::unb64(claim)
                         .ok_or_else(|| ApiError::bad_request("bad_base64", "a claim is not base64"))?;
-                    claims.push(SaleClaim::from_bytes(&bytes)?);
+                    let proof = match double_sale {
+                        Some(p) => {
+                            let bytes = wire::unb64(p)
+                                .ok_or_else(|| ApiError::bad_request("bad_base64", "a proof is not base64"))?;
+                            Some(DoubleSaleProof::from_bytes(&bytes)?)
+                        }
+                        None => None,
+                    };
+                    claims.push((SaleClaim::from_bytes(&bytes)?, proof));
                 }
                 wire::UploadItemJson::Examination { certificate } => {
                     let bytes = wire::unb64(certificate)
@@ -587,8 +637,8 @@ impl Registry {
             chain_results.push(r);
         }
         let mut claim_results = Vec::with_capacity(claims.len());
-        for claim in &claims {
-            match self.judge_sale(caller, claim) {
+        for (claim, proof) in &claims {
+            match self.judge_sale(caller, claim, proof.as_ref()) {
                 Ok(r) => {
                     all_refused = false;
                     claim_results.push(r);
@@ -684,20 +734,35 @@ impl Registry {
 
     /// The registry as optimistic arbiter of a sale (`docs/transfer.md`):
     /// the payment chains are registered; if every item's delivery link is
-    /// registered the payment stands; if an item's next link went to anyone
-    /// else (the first registered stands), the seller cannot deliver and the
-    /// payment notes are replaced by fresh notes for the keys that paid,
-    /// once per offer; otherwise the claim waits.
+    /// registered the payment stands; otherwise the payment notes are
+    /// replaced by fresh notes for the keys that paid, once per offer, when
+    /// an item's next link went to anyone else (the first registered
+    /// stands), when a valid [`DoubleSaleProof`] about the offer comes with
+    /// the claim (it is stored and the seller's holder key flagged), or
+    /// when [`SALE_DELIVERY_WINDOW`] has passed since the offer expired;
+    /// else the claim waits.
     fn judge_sale(
         &self,
         caller: &PublicKey,
         claim: &tessera_core::transfer::evidence::SaleClaim,
+        double_sale: Option<&tessera_core::transfer::evidence::DoubleSaleProof>,
     ) -> Result<wire::ItemResultJson, ApiError> {
         let trust = self.trust_list()?;
         let empty = DenyList::empty();
+        let now = self.now();
         let checked = claim
-            .check(&Verifier::new(&trust, &empty), self.now())
+            .check(&Verifier::new(&trust, &empty), now)
             .map_err(|e| ApiError::unprocessable("bad_claim", e.to_string()))?;
+        let double_sale = match double_sale {
+            Some(proof) => {
+                let signer = proof.verify().map_err(|e| ApiError::unprocessable("bad_proof", e.to_string()))?;
+                if proof.offer.digest() != claim.offer.digest() {
+                    return Err(ApiError::unprocessable("proof_mismatch", "the proof is about another offer"));
+                }
+                Some((proof, signer))
+            }
+            None => None,
+        };
         let payments = &claim.acceptance.body.payment;
         for r in self.register_chains(caller, payments)? {
             match r? {
@@ -705,6 +770,22 @@ impl Registry {
                 Registered::Conflict(_) => {
                     return Err(ApiError::conflict("payment_conflict", "a payment note was endorsed twice"));
                 }
+            }
+        }
+        let offer_id = checked.offer_id.to_hex();
+        if let Some((proof, signer)) = double_sale {
+            let record =
+                DoubleSaleRecord { offer_id: checked.offer_id, item: proof.item, signer, proof: proof.to_bytes() };
+            let notice = Notice {
+                id: 0,
+                recipient: checked.seller,
+                kind: "double-sale".into(),
+                instrument: proof.offer.body.items.get(proof.item as usize).map(Instrument::id),
+                payload: record.proof.clone(),
+                created_at: now,
+            };
+            if self.store.record_double_sale(&record, &[notice], now)? {
+                tracing::warn!(offer = %offer_id, signer = %signer.short(), "double sale proven");
             }
         }
         let mut registered = Vec::new();
@@ -720,21 +801,25 @@ impl Registry {
                 registered.push(link);
             }
         }
-        let offer_id = checked.offer_id.to_hex();
+        let sale = |verdict: &str, instruments: Vec<String>| wire::ItemResultJson::Sale {
+            offer_id: offer_id.clone(),
+            verdict: verdict.into(),
+            instruments,
+        };
         if checked.is_delivered_by(&registered) {
-            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "delivered".into(), instruments: vec![] });
+            return Ok(sale("delivered", vec![]));
         }
-        if !went_elsewhere {
-            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "pending".into(), instruments: vec![] });
-        }
-        // Judged before: the payment notes were already replaced.
-        let mut already = true;
-        for line in &checked.payment {
-            let row = self.store.instrument(&line.instrument_id)?;
-            already &= row.is_some_and(|r| r.status == Status::Refunded && r.holder == line.payee);
-        }
-        if already {
-            return Ok(wire::ItemResultJson::Sale { offer_id, verdict: "refunded".into(), instruments: vec![] });
+        let reason = if went_elsewhere {
+            "elsewhere"
+        } else if double_sale.is_some() {
+            "double_sale"
+        } else if now > claim.offer.body.expires_at.saturating_add(SALE_DELIVERY_WINDOW) {
+            "deadline"
+        } else {
+            return Ok(sale("pending", vec![]));
+        };
+        if !self.store.refunded_sales(&[checked.offer_id])?.is_empty() {
+            return Ok(sale("refunded", vec![]));
         }
         let mut values = Vec::new();
         let mut payers = Vec::new();
@@ -749,7 +834,8 @@ impl Registry {
             spend.push(NoteSpend { id: line.instrument_id, holder: line.payee });
         }
         let (instruments, rows) = self.notes_for(&checked.buyer, &checked.price.currency, &values, &payers)?;
-        let result = self.store.exchange_notes(
+        let result = self.store.refund_sale(
+            &SaleRefund { offer_id: checked.offer_id, buyer: checked.buyer, reason: reason.into() },
             &NoteExchange {
                 account: checked.buyer,
                 currency: checked.price.currency.clone(),
@@ -760,20 +846,14 @@ impl Registry {
                 paid_in: 0,
                 reference: format!("sale-refund:{offer_id}"),
             },
-            self.now(),
+            now,
         );
         match result {
             Ok(_) => {
-                tracing::warn!(offer = %offer_id, seller = %checked.seller.short(), "sale not delivered: payment returned");
-                Ok(wire::ItemResultJson::Sale {
-                    offer_id,
-                    verdict: "refunded".into(),
-                    instruments: Self::encoded(&instruments),
-                })
+                tracing::warn!(offer = %offer_id, seller = %checked.seller.short(), reason, "sale not delivered: payment returned");
+                Ok(sale("refunded", Self::encoded(&instruments)))
             }
-            Err(crate::store::StoreError::DuplicateReference(_)) => {
-                Ok(wire::ItemResultJson::Sale { offer_id, verdict: "refunded".into(), instruments: vec![] })
-            }
+            Err(crate::store::StoreError::DuplicateReference(_)) => Ok(sale("refunded", vec![])),
             Err(e) => Err(e.into()),
         }
     }

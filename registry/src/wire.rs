@@ -265,6 +265,11 @@ pub enum UploadItemJson {
     Sale {
         /// The claim.
         claim: String,
+        /// A `DoubleSaleProof` (base64 CBOR) about the claim's offer: the
+        /// seller's holder key committed an item to another exchange while
+        /// the offer was open. The buyer is refunded at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        double_sale: Option<String>,
     },
     /// A gate's examination certificate the wallet received at a tap
     /// (`Signed<ExaminationBody>`, base64 CBOR): the registry learns of the
@@ -309,9 +314,11 @@ pub enum ItemResultJson {
         proof: String,
     },
     /// The registry's judgement of a sale claim: `delivered` (the payment
-    /// stands), `refunded` (the seller passed an item elsewhere: fresh notes
-    /// of the paid value for the payer keys, in `instruments`) or `pending`
-    /// (nothing registered yet; upload again later).
+    /// stands), `refunded` (the seller passed an item elsewhere, a
+    /// double-sale proof named it, or the delivery deadline passed: fresh
+    /// notes of the paid value for the payer keys, in `instruments`, the
+    /// first time) or `pending` (nothing registered yet; upload again
+    /// later, until the deadline).
     Sale {
         /// The offer id, hex.
         offer_id: String,

@@ -458,71 +458,28 @@ fn modification_accept_refuse_refund() {
 
 #[test]
 fn sale_claim_pending_then_refunded_when_the_seller_sold_twice() {
-    use tessera_core::transfer::evidence::SaleClaim;
-    use tessera_core::transfer::{Offer, OfferBody, Terms, TransferMessage};
-    use tessera_core::{Amount, Clock as _};
     let s = setup();
-    let mut alice = wallet(s.dir.path(), "alice");
-    let mut bob = wallet(s.dir.path(), "bob");
-    let mut carol = wallet(s.dir.path(), "carol");
-    for w in [&mut alice, &mut bob, &mut carol] {
-        WalletSession::new(w, s.client.clone()).sync().unwrap();
-    }
-    let mut a = WalletSession::new(&mut alice, s.client.clone());
-    a.top_up("EUR", 2500, "card-a").unwrap();
-    let ticket = a.buy("finals", "north", None).unwrap();
-    let mut c = WalletSession::new(&mut carol, s.client.clone());
-    c.top_up("EUR", 2500, "card-c").unwrap();
-    c.withdraw("EUR", 2500).unwrap();
-
-    // Alice offers the ticket to Carol for 25.00; Carol accepts and pays.
-    let now = tessera_core::SystemClock.now();
-    let item = alice.instrument(&ticket).unwrap().instrument;
-    let holder = alice.signer(&item.holder()).unwrap();
-    let payees = vec![alice.new_holder_key().unwrap(), alice.new_holder_key().unwrap()];
-    let body = OfferBody {
-        offer_id: ExchangeId([0x33; 16]),
-        sender: alice.account_key(),
-        items: vec![item.clone()],
-        terms: Terms::Sale { price: Amount::new("EUR", 2500), payee_keys: payees, change: vec![] },
-        created_at: now,
-        expires_at: now + 600,
-    };
-    let offer = Offer::sign(body, &alice.signer(&alice.account_key()).unwrap(), &[&holder as &dyn Signer]).unwrap();
-    carol.handle_transfer(&TransferMessage::Offer(offer.clone()).to_bytes()).unwrap();
-    let step = carol.accept_offer(offer.id()).unwrap();
-    let TransferMessage::Acceptance(acceptance) = TransferMessage::from_bytes(&step.send.unwrap()).unwrap() else {
-        panic!("expected an acceptance")
-    };
-    let claim = wire::b64(&SaleClaim { offer, acceptance }.to_bytes());
-    let upload = wire::ReconcileRequest { items: vec![wire::UploadItemJson::Sale { claim }] };
-    let account = carol.signer(&carol.account_key()).unwrap();
-    let judge = |req: &wire::ReconcileRequest| -> (String, Vec<String>) {
-        let r: wire::ReconcileResponse = s.client.post("/reconcile", &account, req).unwrap();
-        match r.results.into_iter().next().unwrap() {
-            wire::ItemResultJson::Sale { verdict, instruments, .. } => (verdict, instruments),
-            other => panic!("{other:?}"),
-        }
-    };
+    let mut sale = sale(&s, Arc::new(SystemClock));
+    let claim = wire::b64(&sale.claim.to_bytes());
+    let item = || wire::UploadItemJson::Sale { claim: claim.clone(), double_sale: None };
+    let account = sale.carol.signer(&sale.carol.account_key()).unwrap();
     // Nothing registered about the ticket yet: the claim waits.
-    assert_eq!(judge(&upload).0, "pending");
+    assert_eq!(judge(&s, &account, item()).unwrap().0, "pending");
     // Alice sells the same ticket to Bob instead, and Bob reconciles first.
-    let bk = bob.new_holder_key().unwrap();
-    let to_bob = alice.endorse(&ticket, bk, ExchangeId([0x44; 16]), ExchangeId([0x45; 16])).unwrap();
-    bob.import_instrument(to_bob).unwrap();
-    WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    let bk = sale.bob.new_holder_key().unwrap();
+    let to_bob = sale.alice.endorse(&sale.ticket, bk, ExchangeId([0x44; 16]), ExchangeId([0x45; 16])).unwrap();
+    sale.bob.import_instrument(to_bob).unwrap();
+    WalletSession::new(&mut sale.bob, s.client.clone()).sync().unwrap();
     // Carol's claim now wins her money back, once.
-    let (verdict, notes) = judge(&upload);
+    let (verdict, notes) = judge(&s, &account, item()).unwrap();
     assert_eq!((verdict.as_str(), notes.len()), ("refunded", 2));
     for n in &notes {
-        carol.import(&wire::unb64(n).unwrap()).unwrap();
+        sale.carol.import(&wire::unb64(n).unwrap()).unwrap();
     }
     let before = s.registry.registry.store().dump().unwrap();
-    assert_eq!(judge(&upload), ("refunded".to_owned(), vec![]));
+    assert_eq!(judge(&s, &account, item()).unwrap(), ("refunded".to_owned(), vec![]));
     assert_eq!(s.registry.registry.store().dump().unwrap(), before, "judged once");
-    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
-    assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
-    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+    money_balances(&s);
 }
 
 fn certify(s: &Setup, key: &PublicKey, role: &str, name: &str) {
@@ -656,4 +613,164 @@ fn wallet_uploads_examination_certificates_once() {
         s.client.post("/gate/bags", &gate, &wire::BagUpload { bag: wire::b64(&bag.to_bytes()) }).unwrap();
     assert_eq!((settled.bags, settled.admitted), (1, 1));
     assert_eq!(status(&s.client, &ticket).uses_left, 0, "the use counts once");
+}
+
+/// Alice (holding a ticket) offers it to Carol for 25.00; Carol accepts and
+/// pays with notes. Carol's wallet clock is `carol_clock`; the offer is
+/// open for ten minutes from it.
+struct Sale {
+    alice: Wallet<SqliteStore>,
+    bob: Wallet<SqliteStore>,
+    carol: Wallet<SqliteStore>,
+    ticket: tessera_core::InstrumentId,
+    claim: tessera_core::transfer::evidence::SaleClaim,
+}
+
+fn sale(s: &Setup, carol_clock: Arc<dyn tessera_core::Clock>) -> Sale {
+    use tessera_core::transfer::evidence::SaleClaim;
+    use tessera_core::transfer::{Offer, OfferBody, Terms, TransferMessage};
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([1; 32]));
+    let offered_at = carol_clock.now();
+    let mut carol = Wallet::create_at(s.dir.path().join("carol.db"), &keys, carol_clock).unwrap();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    for w in [&mut alice, &mut bob, &mut carol] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.top_up("EUR", 2500, "card-a").unwrap();
+    let ticket = a.buy("finals", "north", None).unwrap();
+    let mut c = WalletSession::new(&mut carol, s.client.clone());
+    c.top_up("EUR", 2500, "card-c").unwrap();
+    c.withdraw("EUR", 2500).unwrap();
+    let item = alice.instrument(&ticket).unwrap().instrument;
+    let holder = alice.signer(&item.holder()).unwrap();
+    let payees = vec![alice.new_holder_key().unwrap(), alice.new_holder_key().unwrap()];
+    let body = OfferBody {
+        offer_id: ExchangeId([0x33; 16]),
+        sender: alice.account_key(),
+        items: vec![item],
+        terms: Terms::Sale { price: tessera_core::Amount::new("EUR", 2500), payee_keys: payees, change: vec![] },
+        created_at: offered_at.saturating_sub(1),
+        expires_at: offered_at + 600,
+    };
+    let offer = Offer::sign(body, &alice.signer(&alice.account_key()).unwrap(), &[&holder as &dyn Signer]).unwrap();
+    carol.handle_transfer(&TransferMessage::Offer(offer.clone()).to_bytes()).unwrap();
+    let step = carol.accept_offer(offer.id()).unwrap();
+    let TransferMessage::Acceptance(acceptance) = TransferMessage::from_bytes(&step.send.unwrap()).unwrap() else {
+        panic!("expected an acceptance")
+    };
+    Sale { alice, bob, carol, ticket, claim: SaleClaim { offer, acceptance } }
+}
+
+fn judge(s: &Setup, buyer: &LocalSigner, item: wire::UploadItemJson) -> Result<(String, Vec<String>), ClientError> {
+    let r: wire::ReconcileResponse =
+        s.client.post("/reconcile", buyer, &wire::ReconcileRequest { items: vec![item] })?;
+    match r.results.into_iter().next().unwrap() {
+        wire::ItemResultJson::Sale { verdict, instruments, .. } => Ok((verdict, instruments)),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn money_balances(s: &Setup) {
+    let totals = s.registry.registry.store().money_totals("EUR").unwrap();
+    assert_eq!(totals.issued - totals.redeemed, totals.active_notes);
+    assert_eq!(totals.paid_in - totals.paid_out, totals.balances + totals.active_notes);
+}
+
+#[test]
+fn undelivered_sale_is_refunded_after_the_deadline_and_a_late_delivery_refused() {
+    use tessera_core::Clock as _;
+    let s = setup();
+    // Carol accepted eight days ago; the seller never delivered.
+    let eight_days_ago = SystemClock.now() - 8 * 24 * 3600;
+    let mut sale = sale(&s, Arc::new(tessera_core::ManualClock::new(eight_days_ago)));
+    let claim = wire::b64(&sale.claim.to_bytes());
+    let item = || wire::UploadItemJson::Sale { claim: claim.clone(), double_sale: None };
+    let account = sale.carol.signer(&sale.carol.account_key()).unwrap();
+    let (verdict, notes) = judge(&s, &account, item()).unwrap();
+    assert_eq!((verdict.as_str(), notes.len()), ("refunded", 2), "past the delivery window");
+    let before = s.registry.registry.store().dump().unwrap();
+    assert_eq!(judge(&s, &account, item()).unwrap(), ("refunded".to_owned(), vec![]));
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before, "refunded once");
+    money_balances(&s);
+
+    // Alice delivers now, too late: the delivery is refused, Carol keeps
+    // her money and the registered holder stays Alice's key.
+    let a = &sale.claim.acceptance.body;
+    let late = sale.alice.endorse(&sale.ticket, a.holder_keys[0], a.offer_id, a.acceptance_id).unwrap();
+    let alice_account = sale.alice.signer(&sale.alice.account_key()).unwrap();
+    let refused = s.client.post::<_, wire::ReconcileResponse>(
+        "/reconcile",
+        &alice_account,
+        &wire::ReconcileRequest {
+            items: vec![wire::UploadItemJson::Chain { instrument: wire::b64(&late.to_bytes()) }],
+        },
+    );
+    match refused.unwrap_err() {
+        ClientError::Refused { status, body } => assert_eq!((status, body.error.as_str()), (409, "sale_refunded")),
+        other => panic!("{other}"),
+    }
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before);
+    let _ = &mut sale.bob;
+}
+
+#[test]
+fn double_sale_proof_refunds_the_cheated_buyer_and_is_stored() {
+    use tessera_core::transfer::evidence::DoubleSaleProof;
+    let s = setup();
+    let mut sale = sale(&s, Arc::new(SystemClock));
+    let claim = wire::b64(&sale.claim.to_bytes());
+    let account = sale.carol.signer(&sale.carol.account_key()).unwrap();
+    // While the offer to Carol is open, Alice endorses the ticket to Bob in
+    // another exchange; Bob has not reconciled yet.
+    let seller_key = sale.alice.instrument(&sale.ticket).unwrap().holder;
+    let bk = sale.bob.new_holder_key().unwrap();
+    let to_bob = sale.alice.endorse(&sale.ticket, bk, ExchangeId([0x44; 16]), ExchangeId([0x45; 16])).unwrap();
+    let proof =
+        DoubleSaleProof { offer: sale.claim.offer.clone(), item: 0, endorsement: to_bob.links.last().unwrap().clone() };
+    assert_eq!(
+        judge(&s, &account, wire::UploadItemJson::Sale { claim: claim.clone(), double_sale: None }).unwrap().0,
+        "pending"
+    );
+
+    // A proof that does not verify is refused and changes nothing.
+    let store = s.registry.registry.store().clone();
+    let before = store.dump().unwrap();
+    let mut forged = proof.clone();
+    forged.endorsement.signature.0[3] ^= 1;
+    let bad = judge(
+        &s,
+        &account,
+        wire::UploadItemJson::Sale { claim: claim.clone(), double_sale: Some(wire::b64(&forged.to_bytes())) },
+    );
+    match bad.unwrap_err() {
+        ClientError::Refused { status, body } => assert_eq!((status, body.error.as_str()), (422, "bad_proof")),
+        other => panic!("{other}"),
+    }
+    assert_eq!(store.dump().unwrap(), before);
+
+    let with_proof =
+        || wire::UploadItemJson::Sale { claim: claim.clone(), double_sale: Some(wire::b64(&proof.to_bytes())) };
+    let (verdict, notes) = judge(&s, &account, with_proof()).unwrap();
+    assert_eq!((verdict.as_str(), notes.len()), ("refunded", 2));
+    let offer_id = sale.claim.offer.id();
+    let stored = store.double_sales(&offer_id).unwrap();
+    assert_eq!((stored.len(), stored[0].signer, stored[0].item), (1, seller_key, 0));
+    assert_eq!(stored[0].proof, proof.to_bytes());
+    assert!(store.flagged(&seller_key).unwrap().is_some(), "the seller's key is flagged");
+    let notices = store.notices(&[sale.alice.account_key()], 0).unwrap();
+    assert!(notices.iter().any(|n| n.kind == "double-sale"), "the seller is told");
+    for n in &notes {
+        sale.carol.import(&wire::unb64(n).unwrap()).unwrap();
+    }
+    let before = store.dump().unwrap();
+    assert_eq!(judge(&s, &account, with_proof()).unwrap(), ("refunded".to_owned(), vec![]));
+    assert_eq!(store.dump().unwrap(), before, "stored and refunded once");
+
+    // Bob's purchase stands: his chain registers when he reconciles.
+    sale.bob.import_instrument(to_bob).unwrap();
+    WalletSession::new(&mut sale.bob, s.client.clone()).sync().unwrap();
+    assert_eq!(status(&s.client, &sale.ticket).holder, bk.to_hex());
+    money_balances(&s);
 }

@@ -294,6 +294,58 @@ pub fn examination_reports_apply_once<S: RegistryStore>(store: S, _open: Opener<
     assert_eq!(reports, vec![report(1, false, 1), report(2, true, 2)]);
 }
 
+pub fn sale_refunds_and_double_sales_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    use super::{DoubleSaleRecord, SaleRefund};
+    let mut f = Fixture::new();
+    let (buyer, payee) = (PublicKey([8; 32]), f.signer().public_key());
+    // The buyer's payment note, registered to the seller's payee key.
+    let paid = note_rows(&mut f, payee, &[500], buyer);
+    assert!(store.top_up(&buyer, &Amount::new("EUR", 500), "pay", NOW).unwrap());
+    let issue = NoteExchange {
+        account: buyer,
+        currency: "EUR".into(),
+        spend: vec![],
+        retire: vec![],
+        issue: paid.clone(),
+        payout: 0,
+        paid_in: 0,
+        reference: "withdraw".into(),
+    };
+    store.exchange_notes(&issue, NOW).unwrap();
+    let offer = ExchangeId([0x31; 16]);
+    assert!(store.refunded_sales(&[offer]).unwrap().is_empty());
+    let refund = SaleRefund { offer_id: offer, buyer, reason: "deadline".into() };
+    let exchange = NoteExchange {
+        spend: vec![NoteSpend { id: paid[0].id, holder: payee }],
+        issue: note_rows(&mut f, PublicKey([7; 32]), &[500], buyer),
+        reference: "sale-refund".into(),
+        ..issue.clone()
+    };
+    store.refund_sale(&refund, &exchange, NOW).unwrap();
+    supply_holds(&store);
+    assert_eq!(store.refunded_sales(&[ExchangeId([1; 16]), offer]).unwrap(), vec![offer]);
+    let before = store.dump().unwrap();
+    let again = NoteExchange { issue: note_rows(&mut f, PublicKey([7; 32]), &[500], buyer), ..exchange.clone() };
+    assert!(matches!(store.refund_sale(&refund, &again, NOW), Err(StoreError::DuplicateReference(_))));
+    assert_eq!(store.dump().unwrap(), before, "a sale is refunded once");
+
+    let record = DoubleSaleRecord { offer_id: offer, item: 0, signer: payee, proof: vec![1, 2, 3] };
+    let notice = Notice {
+        id: 0,
+        recipient: payee,
+        kind: "double-sale".into(),
+        instrument: None,
+        payload: vec![1, 2, 3],
+        created_at: NOW,
+    };
+    assert!(store.record_double_sale(&record, std::slice::from_ref(&notice), NOW).unwrap());
+    let before = store.dump().unwrap();
+    assert!(!store.record_double_sale(&record, &[notice], NOW + 1).unwrap());
+    assert_eq!(store.dump().unwrap(), before);
+    assert_eq!(store.double_sales(&offer).unwrap(), vec![record]);
+    assert!(store.flagged(&payee).unwrap().is_some());
+}
+
 pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     let mut f = Fixture::new();
     let (a, b, x) = (f.signer(), f.signer(), f.signer());
@@ -692,7 +744,7 @@ macro_rules! registry_conformance {
         $crate::registry_conformance!(@cases [$(#[$attr])*] $make;
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
-            mixed_batch_matches_step_by_step, examination_reports_apply_once,
+            mixed_batch_matches_step_by_step, examination_reports_apply_once, sale_refunds_and_double_sales_once,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);

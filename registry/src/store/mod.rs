@@ -24,7 +24,7 @@
 //! ```
 
 use tessera_core::instrument::Kind;
-use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Role, Status, Timestamp};
+use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Role, Status, Timestamp};
 
 pub mod conformance;
 mod logic;
@@ -359,6 +359,30 @@ pub struct ExaminationReport {
     pub reported_by: PublicKey,
 }
 
+/// A sale the registry refunded to its buyer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleRefund {
+    /// The offer.
+    pub offer_id: ExchangeId,
+    /// The buyer's account.
+    pub buyer: PublicKey,
+    /// `elsewhere`, `double_sale` or `deadline`.
+    pub reason: String,
+}
+
+/// A stored double-sale proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoubleSaleRecord {
+    /// The offer the seller's holder key signed.
+    pub offer_id: ExchangeId,
+    /// The item of the offer it committed elsewhere.
+    pub item: u32,
+    /// The holder key that committed twice.
+    pub signer: PublicKey,
+    /// The wire bytes of the `DoubleSaleProof`.
+    pub proof: Vec<u8>,
+}
+
 /// A gate's settlement totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settlement {
@@ -523,6 +547,19 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn modification(&self, id: &[u8; 16]) -> StoreResult<Option<ModificationRow>>;
     /// Moves a pending modification to `state`; `false` when not pending.
     fn settle_modification(&self, id: &[u8; 16], state: &str) -> StoreResult<bool>;
+
+    /// Refunds a sale: records it and applies `exchange` (the payment notes
+    /// spent, fresh notes issued) in one transaction.
+    /// [`StoreError::DuplicateReference`] and no change when the sale was
+    /// refunded before.
+    fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64>;
+    /// The offers among `offers` whose sale was refunded.
+    fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>>;
+    /// Stores a double-sale proof, flags its signer and leaves the notices,
+    /// once; `false` and no change when it was stored before.
+    fn record_double_sale(&self, record: &DoubleSaleRecord, notices: &[Notice], now: Timestamp) -> StoreResult<bool>;
+    /// The double-sale proofs stored for an offer.
+    fn double_sales(&self, offer: &ExchangeId) -> StoreResult<Vec<DoubleSaleRecord>>;
 
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;

@@ -8,15 +8,15 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
-    FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party,
-    RegistryStore, Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from,
-    status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
+    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, digest_from, id_from, key_from,
+    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
 use std::sync::Mutex;
-use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
+use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_bags.sql"),
     include_str!("../../migrations/postgres/0005_modifications.sql"),
     include_str!("../../migrations/postgres/0006_reported_examinations.sql"),
+    include_str!("../../migrations/postgres/0007_sales.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -47,6 +48,8 @@ const TABLES: &[&str] = &[
     "examinations",
     "modifications",
     "reported_examinations",
+    "sale_refunds",
+    "double_sales",
 ];
 
 /// Idle connections kept for reuse.
@@ -1261,6 +1264,90 @@ impl RegistryStore for PostgresRegistry {
                 &[&id.as_slice(), &state],
             )?;
             Ok(n == 1)
+        })
+    }
+
+    fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "INSERT INTO sale_refunds (offer_id, buyer, reason, refunded_at) VALUES ($1, $2, $3, $4) ON CONFLICT \
+                 DO NOTHING",
+                &[
+                    &refund.offer_id.as_bytes().as_slice(),
+                    &refund.buyer.as_bytes().as_slice(),
+                    &refund.reason,
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::DuplicateReference(format!("sale {}", refund.offer_id.to_hex())).into());
+            }
+            let mut shared = Shared(tx, None);
+            let r = logic::exchange_notes(&mut shared, exchange, now, before);
+            shared.finish(r)
+        })
+    }
+
+    fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
+        let ids: Vec<&[u8]> = offers.iter().map(|o| o.as_bytes().as_slice()).collect();
+        self.read(|c| {
+            let mut out = Vec::new();
+            for row in c.query("SELECT offer_id FROM sale_refunds WHERE offer_id = ANY($1)", &[&ids])? {
+                let id: Vec<u8> = row.try_get(0)?;
+                out.push(ExchangeId::from_slice(&id).ok_or_else(|| StoreError::Corrupt("offer id".into()))?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_double_sale(&self, record: &DoubleSaleRecord, notices: &[Notice], now: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                "INSERT INTO double_sales (offer_id, item, signer, proof, recorded_at) VALUES ($1, $2, $3, $4, $5) ON \
+                 CONFLICT DO NOTHING",
+                &[
+                    &record.offer_id.as_bytes().as_slice(),
+                    &i64::from(record.item),
+                    &record.signer.as_bytes().as_slice(),
+                    &record.proof,
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 0 {
+                return Ok(false);
+            }
+            tx.tx.execute(
+                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                &[
+                    &record.signer.as_bytes().as_slice(),
+                    &format!("committed item {} of offer {} to another exchange", record.item, record.offer_id),
+                    &to_i64(now)?,
+                ],
+            )?;
+            for notice in notices {
+                push_notice_in(&mut tx.tx, notice)?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn double_sales(&self, offer: &ExchangeId) -> StoreResult<Vec<DoubleSaleRecord>> {
+        self.read(|c| {
+            let mut out = Vec::new();
+            for row in c.query(
+                "SELECT item, signer, proof FROM double_sales WHERE offer_id = $1 ORDER BY item",
+                &[&offer.as_bytes().as_slice()],
+            )? {
+                let signer: Vec<u8> = row.try_get(1)?;
+                out.push(DoubleSaleRecord {
+                    offer_id: *offer,
+                    item: to_u32(row.try_get(0)?)?,
+                    signer: key_from(&signer)?,
+                    proof: row.try_get(2)?,
+                });
+            }
+            Ok(out)
         })
     }
 

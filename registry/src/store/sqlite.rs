@@ -4,16 +4,16 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
-    FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange, Notice, Party,
-    RegistryStore, Settlement, StoreError, StoreResult, digest_from, id_from, key_from, kind_from, role_from,
-    status_from, status_str, to_i64, to_u32, to_u64,
+    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
+    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, digest_from, id_from, key_from,
+    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
-use tessera_core::{Amount, Digest, InstrumentId, PublicKey, Status, Timestamp};
+use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_bags.sql"),
     include_str!("../../migrations/sqlite/0005_modifications.sql"),
     include_str!("../../migrations/sqlite/0006_reported_examinations.sql"),
+    include_str!("../../migrations/sqlite/0007_sales.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -44,6 +45,8 @@ const TABLES: &[&str] = &[
     "examinations",
     "modifications",
     "reported_examinations",
+    "sale_refunds",
+    "double_sales",
 ];
 
 /// The registry on one SQLite file.
@@ -346,6 +349,16 @@ fn apply_admission(conn: &Connection, r: &ExaminationRow, now: Timestamp) -> Sto
         "UPDATE instruments SET uses_left = MIN(uses_left, ?2), status = CASE WHEN ?3 = 'active' THEN status ELSE ?3 \
          END, updated_at = ?4 WHERE id = ?1",
         params![r.instrument.as_bytes(), r.uses_left, status_str(r.status), to_i64(now)?],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Flags a key (the first reason stands).
+fn flag_in(conn: &Connection, key: &PublicKey, reason: &str, now: Timestamp) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO flagged (key, reason, flagged_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+        params![key.as_bytes(), reason, to_i64(now)?],
     )
     .map_err(backend)?;
     Ok(())
@@ -678,16 +691,12 @@ impl RegistryStore for SqliteRegistry {
             if n == 0 {
                 return Ok(EquivocationOutcome { new: false, denied_at_version: None });
             }
-            tx.tx
-                .execute(
-                    "INSERT INTO flagged (key, reason, flagged_at) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
-                    params![
-                        record.signer.as_bytes(),
-                        format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
-                        to_i64(now)?
-                    ],
-                )
-                .map_err(backend)?;
+            flag_in(
+                &tx.tx,
+                &record.signer,
+                &format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
+                now,
+            )?;
             let denied_at_version = if deny {
                 let (version, added) = deny_in(&tx.tx, &record.instrument, "equivocation", now)?;
                 added.then_some(version)
@@ -1140,6 +1149,88 @@ impl RegistryStore for SqliteRegistry {
                 )
                 .map_err(backend)?;
             Ok(n == 1)
+        })
+    }
+
+    fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO sale_refunds (offer_id, buyer, reason, refunded_at) VALUES (?1, ?2, ?3, ?4) ON \
+                     CONFLICT DO NOTHING",
+                    params![refund.offer_id.as_bytes(), refund.buyer.as_bytes(), refund.reason, to_i64(now)?],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::DuplicateReference(format!("sale {}", refund.offer_id.to_hex())));
+            }
+            logic::exchange_notes(tx, exchange, now, before)
+        })
+    }
+
+    fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT 1 FROM sale_refunds WHERE offer_id = ?1").map_err(backend)?;
+            let mut out = Vec::new();
+            for offer in offers {
+                if stmt.exists(params![offer.as_bytes()]).map_err(backend)? {
+                    out.push(*offer);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_double_sale(&self, record: &DoubleSaleRecord, notices: &[Notice], now: Timestamp) -> StoreResult<bool> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    "INSERT INTO double_sales (offer_id, item, signer, proof, recorded_at) VALUES (?1, ?2, ?3, ?4, \
+                     ?5) ON CONFLICT DO NOTHING",
+                    params![
+                        record.offer_id.as_bytes(),
+                        record.item,
+                        record.signer.as_bytes(),
+                        record.proof,
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            flag_in(
+                &tx.tx,
+                &record.signer,
+                &format!("committed item {} of offer {} to another exchange", record.item, record.offer_id),
+                now,
+            )?;
+            for notice in notices {
+                push_notice_in(&tx.tx, notice)?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn double_sales(&self, offer: &ExchangeId) -> StoreResult<Vec<DoubleSaleRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT item, signer, proof FROM double_sales WHERE offer_id = ?1 ORDER BY item")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![offer.as_bytes()], |r| {
+                    Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                })
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (item, signer, proof) = row.map_err(backend)?;
+                out.push(DoubleSaleRecord { offer_id: *offer, item, signer: key_from(&signer)?, proof });
+            }
+            Ok(out)
         })
     }
 
