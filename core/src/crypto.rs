@@ -48,7 +48,7 @@ pub enum Context {
     ExaminationCertificate,
     /// A sender's transfer offer.
     Offer,
-    /// A receiver's acceptance or decline.
+    /// A receiver's acceptance of an offer.
     Acceptance,
     /// A receiver's receipt closing an exchange.
     Receipt,
@@ -60,11 +60,16 @@ pub enum Context {
     UsedEvent,
     /// A holder proving control of a key outside any exchange.
     Possession,
+    /// A sender's transfer certificate: the envelope of the endorsements
+    /// that hand an exchange's instruments (and change) over.
+    TransferCertificate,
+    /// A receiver declining an offer.
+    Decline,
 }
 
 impl Context {
     /// Every context, for tests that check they are all distinct.
-    pub const ALL: [Context; 15] = [
+    pub const ALL: [Context; 17] = [
         Context::Genesis,
         Context::Endorsement,
         Context::RegisteredCertificate,
@@ -80,6 +85,8 @@ impl Context {
         Context::Bag,
         Context::UsedEvent,
         Context::Possession,
+        Context::TransferCertificate,
+        Context::Decline,
     ];
 
     /// The label mixed into the signed bytes.
@@ -100,6 +107,8 @@ impl Context {
             Context::Bag => "bag",
             Context::UsedEvent => "used-event",
             Context::Possession => "possession",
+            Context::TransferCertificate => "transfer-certificate",
+            Context::Decline => "decline",
         }
     }
 

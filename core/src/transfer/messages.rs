@@ -224,10 +224,10 @@ pub struct DeclineBody {
     pub time: Timestamp,
 }
 
-/// A decline is an answer to an offer, so it is signed under the acceptance
-/// context; its array length (5) keeps it apart from an acceptance body (8).
+/// A decline has its own context: no signature made for an acceptance can
+/// ever stand for a decline, or the other way round.
 impl SignedBody for DeclineBody {
-    const CONTEXT: Context = Context::Acceptance;
+    const CONTEXT: Context = Context::Decline;
 }
 
 /// A decline, signed by the receiver's account key.
@@ -255,11 +255,11 @@ pub struct CertificateBody {
     pub change: Vec<Instrument>,
 }
 
-/// The certificate is the envelope of endorsements, so it is signed under
-/// the endorsement context by the sender's account key; its array length
-/// (5) keeps it apart from an endorsement body (7).
+/// The certificate has its own context, apart from the endorsements it
+/// carries: a holder-key signature over an endorsement can never stand for
+/// a certificate, or the other way round.
 impl SignedBody for CertificateBody {
-    const CONTEXT: Context = Context::Endorsement;
+    const CONTEXT: Context = Context::TransferCertificate;
 }
 
 /// A transfer certificate, signed by the sender's account key.

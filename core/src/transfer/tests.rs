@@ -569,6 +569,45 @@ fn bad_signatures_are_refused() {
     assert_eq!(refused(&mut c, &bytes), TransferError::BadSignature(SignedPart::OfferHolder(0)));
 }
 
+/// The certificate and the decline each have their own context: the same
+/// body signed by the right key under any other context (the endorsement
+/// and acceptance contexts they once shared included) is refused.
+#[test]
+fn signatures_under_a_sibling_context_are_refused() {
+    use crate::crypto::Context;
+    let (mut sim, _, offer, acceptance) = accepted_sale();
+    let bytes = forged_certificate(&sim, &offer, &acceptance, |_| {});
+    let TransferMessage::Certificate(cert) = TransferMessage::from_bytes(&bytes).unwrap() else { panic!() };
+    let a_account = sim.peers[A].wallet.signer(&sim.peers[A].wallet.account_key()).unwrap();
+    for context in Context::ALL.into_iter().filter(|c| *c != Context::TransferCertificate) {
+        let mut bad = cert.clone();
+        bad.signature = a_account.sign(context, &minicbor::to_vec(&bad.body).unwrap()).unwrap();
+        let bytes = TransferMessage::Certificate(bad).to_bytes();
+        assert_eq!(
+            refused(&mut sim.peers[B], &bytes),
+            TransferError::BadSignature(SignedPart::Certificate),
+            "{context:?}"
+        );
+    }
+
+    // A second offer, which B declines.
+    let t2 = sim.world.ticket(&mut sim.peers[A], "8");
+    let (second, step) = sim.wallet(A).offer_transfer(&[t2], OfferTerms::Gift, T0 + 600).unwrap();
+    sim.peers[B].wallet.handle_transfer(&step.send.unwrap()).unwrap();
+    let decline_bytes = sim.peers[B].wallet.decline_offer(second, "no thanks").unwrap().send.unwrap();
+    let TransferMessage::Decline(decline) = TransferMessage::from_bytes(&decline_bytes).unwrap() else { panic!() };
+    let b_account = sim.peers[B].wallet.signer(&sim.peers[B].wallet.account_key()).unwrap();
+    for context in Context::ALL.into_iter().filter(|c| *c != Context::Decline) {
+        let mut bad = decline.clone();
+        bad.signature = b_account.sign(context, &minicbor::to_vec(&bad.body).unwrap()).unwrap();
+        let bytes = TransferMessage::Decline(bad).to_bytes();
+        assert_eq!(refused(&mut sim.peers[A], &bytes), TransferError::BadSignature(SignedPart::Decline), "{context:?}");
+    }
+    // The genuine decline still goes through.
+    sim.peers[A].wallet.handle_transfer(&decline_bytes).unwrap();
+    assert_eq!(sim.peers[A].wallet.instrument(&t2).unwrap().holding, Holding::Held);
+}
+
 #[test]
 fn acceptance_for_another_offer_is_refused() {
     let (mut sim, setup, _, acceptance) = accepted_sale();
