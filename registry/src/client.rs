@@ -254,7 +254,9 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
             // A declined gift comes back as a certified instrument for the
             // return key this wallet made; importing it twice is refused
             // harmlessly.
-            if n.kind == "gift-returned"
+            // A replacement for an instrument denied after someone else's
+            // double transfer comes the same way, for a key this wallet holds.
+            if (n.kind == "gift-returned" || n.kind == "replacement")
                 && let Some(bytes) = wire::unb64(&n.payload)
             {
                 match self.wallet.import(&bytes) {

@@ -536,7 +536,78 @@ impl Registry {
             self.counters.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(instrument = %row.id, sequence = registered.sequence, signer = %registered.signer.short(), "double transfer caught");
         }
+        if deny {
+            self.replace_for_registered_holder(row, now)?;
+        }
         Ok(Registered::Conflict(proof))
+    }
+
+    /// The deny list stops the losing branch, and with it the instrument
+    /// id: the holder of the first-registered branch did nothing wrong, so
+    /// it gets a replacement — the same attributes with the uses left,
+    /// issued under the registry's issuer key to its registered holder key
+    /// — delivered as a `replacement` notice at its next sync. The old row
+    /// becomes `modified`; a note is spent and reissued at the same value,
+    /// so the money supply does not change. Once per instrument (the
+    /// ledger reference `replace:<id>`): a repeated conflict upload, or a
+    /// retry after a crash between the two transactions, finds it done.
+    fn replace_for_registered_holder(&self, row: &InstrumentRow, now: u64) -> Result<(), ApiError> {
+        let corrupt = |e: String| ApiError::new(500, "corrupt", e);
+        let genesis = Signed::<tessera_core::Genesis>::from_bytes(&row.genesis).map_err(|e| corrupt(e.to_string()))?;
+        let mut attributes = genesis.body.attributes.clone();
+        let currency = match &mut attributes {
+            Attributes::Ticket(t) => {
+                t.uses = row.uses_left;
+                t.face_price.as_ref().map_or_else(|| "XXX".to_owned(), |p| p.currency.clone())
+            }
+            Attributes::Coupon(c) => {
+                c.uses = row.uses_left;
+                "XXX".to_owned()
+            }
+            Attributes::Note(n) => n.amount.currency.clone(),
+        };
+        if row.uses_left == 0 {
+            return Ok(());
+        }
+        let fresh = self
+            .issuer
+            .issue(attributes, row.holder, now, &mut OsRng)
+            .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
+        let old = NoteSpend { id: row.id, holder: row.holder };
+        let (spend, retire) = if row.value.is_some() { (vec![old], vec![]) } else { (vec![], vec![old]) };
+        let account = row.account.unwrap_or(row.holder);
+        let mut recipients = vec![row.holder];
+        recipients.extend(row.account);
+        let notices: Vec<Notice> = recipients
+            .into_iter()
+            .map(|recipient| Notice {
+                id: 0,
+                recipient,
+                kind: "replacement".into(),
+                instrument: Some(row.id),
+                payload: fresh.to_bytes(),
+                created_at: now,
+            })
+            .collect();
+        let exchange = NoteExchange {
+            account,
+            currency,
+            spend,
+            retire,
+            issue: vec![InstrumentRow::issued(&fresh, row.account, now)],
+            payout: 0,
+            paid_in: 0,
+            reference: format!("replace:{}", row.id),
+        };
+        match self.store.replace_instrument(&exchange, &row.id, &notices, now) {
+            Ok(()) => {
+                tracing::info!(old = %row.id, new = %fresh.id(), holder = %row.holder.short(), "replacement issued");
+                self.counters.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Err(crate::store::StoreError::DuplicateReference(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn certify(

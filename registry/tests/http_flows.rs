@@ -190,7 +190,18 @@ fn double_transfer_is_caught_and_both_sides_told() {
     assert!(
         again.notices.iter().any(|(kind, inst)| kind == "conflict" && inst.as_deref() == Some(id.to_hex().as_str()))
     );
-    // Bob uploading again stores nothing new.
+    // Alice, the honest first holder, is not left with a denied ticket: her
+    // sync brought a replacement for her holder key that a gate's verifier
+    // (her trust and deny lists) accepts, while the old id is denied.
+    assert!(matches!(alice.verify(&id), Err(tessera_core::WalletError::Rejected(tessera_core::Rejection::Denied))));
+    let replacement = alice.tickets().unwrap().into_iter().find(|t| t.id != id).expect("a replacement ticket");
+    let verified = alice.verify(&replacement.id).unwrap();
+    assert_eq!((verified.holder, verified.state.uses_left), (ak, 1));
+    let record = alice.instrument(&replacement.id).unwrap();
+    assert_eq!(record.instrument.attributes(), original.attributes(), "same event, zone and uses");
+    assert_eq!(status(&s.client, &id).status, "modified");
+    assert_eq!(status(&s.client, &replacement.id).holder, ak.to_hex());
+    // Bob uploading again stores nothing new, and no second replacement.
     let before = s.registry.registry.store().dump().unwrap();
     WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
     assert_eq!(s.registry.registry.store().dump().unwrap(), before);

@@ -346,6 +346,47 @@ pub fn sale_refunds_and_double_sales_once<S: RegistryStore>(store: S, _open: Ope
     assert!(store.flagged(&payee).unwrap().is_some());
 }
 
+pub fn replacement_keeps_value_and_happens_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (account, holder) = (PublicKey([6; 32]), f.signer().public_key());
+    assert!(store.top_up(&account, &Amount::new("EUR", 500), "pay", NOW).unwrap());
+    let old = note_rows(&mut f, holder, &[500], account);
+    let withdraw = NoteExchange {
+        account,
+        currency: "EUR".into(),
+        spend: vec![],
+        retire: vec![],
+        issue: old.clone(),
+        payout: 0,
+        paid_in: 0,
+        reference: "withdraw".into(),
+    };
+    store.exchange_notes(&withdraw, NOW).unwrap();
+    let notice = Notice {
+        id: 0,
+        recipient: holder,
+        kind: "replacement".into(),
+        instrument: Some(old[0].id),
+        payload: vec![7],
+        created_at: NOW,
+    };
+    let replace = NoteExchange {
+        spend: vec![NoteSpend { id: old[0].id, holder }],
+        issue: note_rows(&mut f, holder, &[500], account),
+        reference: format!("replace:{}", old[0].id),
+        ..withdraw.clone()
+    };
+    store.replace_instrument(&replace, &old[0].id, std::slice::from_ref(&notice), NOW).unwrap();
+    supply_holds(&store);
+    assert_eq!(store.balance(&account, "EUR").unwrap(), 0, "the replacement is paid by the note it replaces");
+    assert_eq!(store.instrument(&old[0].id).unwrap().unwrap().status, Status::Modified);
+    assert_eq!(store.notices(&[holder], 0).unwrap().len(), 1);
+    let before = store.dump().unwrap();
+    let again = NoteExchange { issue: note_rows(&mut f, holder, &[500], account), ..replace.clone() };
+    assert!(store.replace_instrument(&again, &old[0].id, &[notice], NOW).is_err());
+    assert_eq!(store.dump().unwrap(), before, "replaced once");
+}
+
 pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     let mut f = Fixture::new();
     let (a, b, x) = (f.signer(), f.signer(), f.signer());
@@ -745,6 +786,7 @@ macro_rules! registry_conformance {
             instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             mixed_batch_matches_step_by_step, examination_reports_apply_once, sale_refunds_and_double_sales_once,
+            replacement_keeps_value_and_happens_once,
             equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);

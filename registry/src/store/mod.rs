@@ -561,6 +561,19 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// The double-sale proofs stored for an offer.
     fn double_sales(&self, offer: &ExchangeId) -> StoreResult<Vec<DoubleSaleRecord>>;
 
+    /// Replaces an instrument in one transaction: applies `exchange` (which
+    /// spends or retires the old one and issues its replacement), marks the
+    /// old one `modified` and leaves the notices. A second call with the same
+    /// exchange reference is refused with [`StoreError::DuplicateReference`]
+    /// and changes nothing.
+    fn replace_instrument(
+        &self,
+        exchange: &NoteExchange,
+        replaced: &InstrumentId,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
     /// Leaves a notice.
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64>;
     /// Notices for any of `recipients` with id above `after`, oldest first.

@@ -1351,6 +1351,29 @@ impl RegistryStore for PostgresRegistry {
         })
     }
 
+    fn replace_instrument(
+        &self,
+        exchange: &NoteExchange,
+        replaced: &InstrumentId,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| {
+            let mut shared = Shared(tx, None);
+            let r = logic::exchange_notes(&mut shared, exchange, now, before);
+            shared.finish(r)?;
+            tx.tx.execute(
+                "UPDATE instruments SET status = 'modified', updated_at = $2 WHERE id = $1",
+                &[&replaced.as_bytes().as_slice(), &to_i64(now)?],
+            )?;
+            for notice in notices {
+                push_notice_in(&mut tx.tx, notice)?;
+            }
+            Ok(())
+        })
+    }
+
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {
         self.write(|tx| push_notice_in(&mut tx.tx, notice))
     }

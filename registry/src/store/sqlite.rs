@@ -1234,6 +1234,29 @@ impl RegistryStore for SqliteRegistry {
         })
     }
 
+    fn replace_instrument(
+        &self,
+        exchange: &NoteExchange,
+        replaced: &InstrumentId,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let before = self.balance(&exchange.account, &exchange.currency)?;
+        self.write(|tx| {
+            logic::exchange_notes(tx, exchange, now, before)?;
+            tx.tx
+                .execute(
+                    "UPDATE instruments SET status = 'modified', updated_at = ?2 WHERE id = ?1",
+                    params![replaced.as_bytes(), to_i64(now)?],
+                )
+                .map_err(backend)?;
+            for notice in notices {
+                push_notice_in(&tx.tx, notice)?;
+            }
+            Ok(())
+        })
+    }
+
     fn push_notice(&self, notice: &Notice) -> StoreResult<u64> {
         self.write(|tx| push_notice_in(&tx.tx, notice))
     }
