@@ -3,6 +3,8 @@
 //! ```text
 //! tessera-registry serve --listen 127.0.0.1:7700 --database sqlite:registry.db --key-file registry.key
 //! tessera-registry serve --database postgres://user@db:5432/tessera ...
+//! tessera-registry certify --url http://127.0.0.1:7700 --key-file registry.key --role gate --key <hex> --name "North 1"
+//! tessera-registry parties --url http://127.0.0.1:7700
 //! tessera-registry openapi > docs/openapi.json
 //! ```
 
@@ -10,9 +12,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tessera_core::SystemClock;
+use tessera_core::{SystemClock, Wire as _};
+use tessera_registry::client::RegistryClient;
 use tessera_registry::payment::TestPaymentProvider;
-use tessera_registry::{Registry, api, embedded, openapi};
+use tessera_registry::{Registry, api, embedded, openapi, wire};
 
 #[derive(Debug, Parser)]
 #[command(name = "tessera-registry", version, about = "Tessera service provider (registry)")]
@@ -39,6 +42,36 @@ enum Command {
         #[arg(long)]
         print_addr: bool,
     },
+    /// Certify an issuer, gate or merchant key: a `POST /admin/parties`
+    /// signed with the registry key, to a running registry (any process of
+    /// a PostgreSQL deployment). The key then appears in the trust list.
+    Certify {
+        /// The registry's base URL.
+        #[arg(long, env = "TESSERA_REGISTRY_URL", default_value = "http://127.0.0.1:7700")]
+        url: String,
+        /// The registry key file the server runs with (it must exist).
+        #[arg(long, env = "TESSERA_REGISTRY_KEY_FILE", default_value = "registry.key")]
+        key_file: PathBuf,
+        /// `issuer`, `gate` or `merchant`.
+        #[arg(long)]
+        role: String,
+        /// The party's public key, 64 hex digits.
+        #[arg(long)]
+        key: String,
+        /// A name people read (shown by gates and wallets).
+        #[arg(long)]
+        name: String,
+        /// Certification lapses after this Unix time (seconds).
+        #[arg(long, default_value_t = u64::MAX / 2)]
+        not_after: u64,
+    },
+    /// Print the certified parties of the current trust list, verified
+    /// against the registry key the server reports.
+    Parties {
+        /// The registry's base URL.
+        #[arg(long, env = "TESSERA_REGISTRY_URL", default_value = "http://127.0.0.1:7700")]
+        url: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -57,6 +90,39 @@ fn main() -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("{text}");
+            }
+            Ok(())
+        }
+        Command::Certify { url, key_file, role, key, name, not_after } => {
+            anyhow::ensure!(
+                key_file.exists(),
+                "{} does not exist: give the key file the registry runs with",
+                key_file.display()
+            );
+            let (registry_signer, _) = embedded::load_keys(&key_file).context("reading the key file")?;
+            let client = RegistryClient::new(&url);
+            let request = wire::PartyRequest { key, role, name, not_after };
+            let answer: wire::PartyResponse =
+                client.post("/admin/parties", &registry_signer, &request).map_err(|e| anyhow::anyhow!("{e}"))?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("certified {} as {}; trust list version {}", request.key, request.role, answer.trust_version);
+            }
+            Ok(())
+        }
+        Command::Parties { url } => {
+            let client = RegistryClient::new(&url);
+            let info = client.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let registry_key = tessera_core::PublicKey::from_hex(&info.registry_key)
+                .map_err(|_| anyhow::anyhow!("the registry reported a malformed key"))?;
+            let bytes = client.get_bytes("/trust-list").map_err(|e| anyhow::anyhow!("{e}"))?;
+            let list = tessera_core::TrustList::verify(tessera_core::Signed::from_bytes(&bytes)?, &registry_key)?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("trust list version {} signed by {}", list.version(), registry_key.to_hex());
+                for e in list.entries() {
+                    println!("{:<8} {} {} (until {})", e.role.as_str(), e.key.to_hex(), e.name, e.not_after);
+                }
             }
             Ok(())
         }

@@ -8,37 +8,14 @@
 //! cluster; without `TESSERA_TEST_POSTGRES_URL` it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::serve;
 use tessera_core::{ExchangeId, Instrument, LocalSigner, PublicKey, Signed, Signer, Wire};
 use tessera_registry::client::{ClientError, RegistryClient};
 use tessera_registry::embedded::signers_from_seed;
 use tessera_registry::store::RegistryStore;
 use tessera_registry::{PostgresRegistry, wire};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(database: &str, key_file: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-registry"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--database", database, "--key-file"])
-        .arg(key_file)
-        .env("TESSERA_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start tessera-registry");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
-    assert!(!line.trim().is_empty(), "the registry did not report its address");
-    (Server(child), format!("http://{}", line.trim()))
-}
 
 #[test]
 #[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]

@@ -1,0 +1,36 @@
+//! A `tessera-registry serve` process for tests, stopped when dropped.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+
+/// The running server; killed and reaped on drop.
+pub struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The registry binary built for these tests.
+pub fn registry() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tessera-registry"))
+}
+
+/// Starts `serve` on a free loopback port; returns it and its base URL.
+pub fn serve(database: &str, key_file: &std::path::Path) -> (Server, String) {
+    let mut child = registry()
+        .args(["serve", "--listen", "127.0.0.1:0", "--print-addr", "--database", database, "--key-file"])
+        .arg(key_file)
+        .env("TESSERA_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start tessera-registry");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(!line.trim().is_empty(), "the registry did not report its address");
+    (Server(child), format!("http://{}", line.trim()))
+}
