@@ -122,12 +122,41 @@ fn every_endpoint_refuses_bad_input_and_changes_nothing() {
             "/reconcile",
             serde_json::to_string(&serde_json::json!({"items": [{"type": "chain", "instrument": "%%%"}]})).unwrap(),
         ),
+        (
+            "/reconcile",
+            serde_json::to_string(&serde_json::json!({"items": [{"type": "examination", "certificate": bad_cbor}]}))
+                .unwrap(),
+        ),
+        (
+            "/reconcile",
+            serde_json::to_string(&serde_json::json!({"items": [{"type": "examination", "certificate": "%%%"}]}))
+                .unwrap(),
+        ),
+        (
+            "/reconcile",
+            serde_json::to_string(
+                &serde_json::json!({"items": [{"type": "sale", "claim": bad_cbor, "double_sale": bad_cbor}]}),
+            )
+            .unwrap(),
+        ),
     ];
     for (path, body) in &cases {
         let sent = send(&url, path, body.as_bytes(), &auth(&caller, path, body.as_bytes(), now));
         assert_eq!(sent.status, 400, "{path}: {}", sent.error.message);
         assert!(["malformed_cbor", "bad_base64"].contains(&sent.error.error.as_str()), "{path}: {}", sent.error.error);
     }
+    // An examination certificate too large for its wire bound.
+    let oversized = wire::b64(&vec![0u8; 4096]);
+    let body =
+        serde_json::to_vec(&serde_json::json!({"items": [{"type": "examination", "certificate": oversized}]})).unwrap();
+    check(
+        &send(&url, "/reconcile", &body, &auth(&caller, "/reconcile", &body, now)),
+        "/reconcile",
+        "big",
+        413,
+        "too_large",
+    );
+    assert_eq!(store.dump().unwrap(), before, "malformed upload items changed the database");
     // An unknown upload type is malformed JSON for this version.
     let body = br#"{"items": [{"type": "teleport", "instrument": ""}]}"#;
     check(
