@@ -12,9 +12,13 @@
 //!   Kotlin / Swift app
 //!     │  Wallet.create(path, keystore) · import · tickets · balance · …
 //!     ▼
-//!   tessera_ffi::Wallet ──Mutex──▶ tessera_core::Wallet<SqliteStore>
-//!     ▲                                   │ storage_key(salt)
-//!     └──── Keystore (foreign trait) ◀────┘ via KeystoreKeyProvider
+//!   tessera_ffi::Wallet ──Mutex<Slot>──▶ WalletCard(tessera_core::Wallet<SqliteStore>)
+//!     │   ▲                         │        (or, while a P2pNode runs, the node task owns it)
+//!     │   └── Keystore (foreign) ◀──┘ storage_key(salt) via KeystoreKeyProvider
+//!     ├── offer_transfer · handle_transfer · accept_offer · decline_offer · transfers   (transfer)
+//!     ├── process_apdu (HCE card) · nfc_transfer(NfcChannel (foreign), bytes)           (nfc)
+//!     ├── start_node → P2pNode: offer · accept · decline · next_event · stop            (p2p)
+//!     └── sync · buy · refund · top_up · withdraw   async, on the library's runtime     (registry)
 //! ```
 //!
 //! The interface is declared with proc-macros; `udl/tessera.udl` is its
@@ -24,11 +28,24 @@
 
 mod error;
 mod keystore;
+mod nfc;
+mod p2p;
+mod registry;
+mod runtime;
+mod transfer;
 mod types;
 mod wallet;
 
-pub use error::{KeystoreError, WalletError};
+pub use error::{
+    KeystoreError, NfcChannelError, NfcTransferError, P2pError, RegistryError, TransferError, WalletError,
+};
 pub use keystore::{Keystore, KeystoreKeyProvider, generate_storage_key};
+pub use nfc::{ExaminationResult, NfcChannel, NfcTransferStep};
+pub use p2p::{NodeConfig, NodeEvent, P2pNode, default_node_config, loopback_node_config};
+pub use registry::SyncReport;
+pub use transfer::{
+    ItemSummary, OfferMade, OfferSummary, OfferTerms, Retransmit, Role, TransferEvent, TransferStep, TransferSummary,
+};
 pub use types::{
     Amount, Balance, Direction, HistoryEntry, Holding, InstrumentState, InstrumentSummary, Kind, Status,
     VerifiedInstrument,

@@ -4,11 +4,16 @@
 #     from the npm package kotlin-compiler at an exact version, JNA from
 #     Debian's libjna-java. Java must be on the machine. Fails, never skips,
 #     when any of it cannot be set up.
-#  2. Builds the cdylib, the testkit and the workspace's uniffi-bindgen.
+#  2. Builds the cdylib, the testkit, the registry and the workspace's
+#     uniffi-bindgen.
 #  3. Regenerates bindings/kotlin and bindings/swift from the built library
 #     and fails if they differ from the tree (commit the regenerated files).
-#  4. Compiles the generated Kotlin with the suite in
-#     bindings/kotlin/src/test/kotlin and runs it with -Djna.library.path.
+#  4. Starts a real `tessera-registry serve` on a free loopback port with a
+#     temporary SQLite file.
+#  5. Compiles the generated Kotlin with the suite in
+#     bindings/kotlin/src/test/kotlin (and the demo app's plain-Kotlin logic
+#     and its tests, android-demo/app/src/{main,test}/kotlin/tessera/demo)
+#     and runs it with -Djna.library.path.
 set -euo pipefail
 
 KOTLIN_VERSION=2.2.21   # exact; kotlinc 2.2.21 with JDK 17 is known to work here
@@ -48,18 +53,25 @@ for toml in bindings/Cargo.toml bindings/uniffi-bindgen/Cargo.toml; do
 done
 
 # --- build ---------------------------------------------------------------------
-cargo build -q -p tessera-ffi -p tessera-ffi-testkit -p tessera-uniffi-bindgen
+cargo build -q -p tessera-ffi -p tessera-ffi-testkit -p tessera-uniffi-bindgen -p tessera-registry
 LIB_DIR=$CARGO_TARGET_DIR/debug
 LIB=$LIB_DIR/libtessera_ffi.so
 TESTKIT=$LIB_DIR/tessera-ffi-testkit
 BINDGEN=$LIB_DIR/uniffi-bindgen
+REGISTRY=$LIB_DIR/tessera-registry
 [[ -f $LIB ]] || fail "$LIB was not built"
 
 # --- drift check -----------------------------------------------------------------
 KOTLIN_SRC=bindings/kotlin/src/main/kotlin
 SWIFT_GEN=$(mktemp -d)
 WORK=$(mktemp -d)
-trap 'rm -rf "$SWIFT_GEN" "$WORK"' EXIT
+REGISTRY_PID=
+cleanup() {
+  if [[ -n $REGISTRY_PID ]]; then kill "$REGISTRY_PID" 2>/dev/null || true; wait "$REGISTRY_PID" 2>/dev/null || true; fi
+  rm -rf "$SWIFT_GEN" "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 "$BINDGEN" generate --library "$LIB" --language kotlin --no-format --out-dir "$KOTLIN_SRC" >/dev/null
 "$BINDGEN" generate --library "$LIB" --language swift --no-format --out-dir "$SWIFT_GEN" >/dev/null
 # SwiftPM layout: the Swift source in the Tessera target, the C header and
@@ -77,13 +89,27 @@ fi
 git diff --exit-code --quiet -- bindings/kotlin bindings/swift || fail "bindings drift"
 echo "kotlin: Kotlin and Swift bindings match the library"
 
+# --- the registry ----------------------------------------------------------------
+# Port 0: the kernel picks a free loopback port; --print-addr says which.
+mkfifo "$WORK/registry.addr"
+TESSERA_LOG=warn "$REGISTRY" serve --listen 127.0.0.1:0 --print-addr \
+  --database "sqlite:$WORK/registry.db" --key-file "$WORK/registry.key" >"$WORK/registry.addr" 2>"$WORK/registry.log" &
+REGISTRY_PID=$!
+ADDR=
+if read -r -t 30 ADDR <"$WORK/registry.addr"; then :; fi
+[[ $ADDR == 127.0.0.1:* ]] || { cat "$WORK/registry.log" >&2; fail "tessera-registry did not start (got '$ADDR')"; }
+echo "kotlin: tessera-registry serving on $ADDR (pid $REGISTRY_PID)"
+
 # --- compile and run the JVM suite ---------------------------------------------
 CP="$JNA_JAR:$COROUTINES_JAR"
-echo "kotlin: compiling the bindings and the suite with kotlinc $KOTLIN_VERSION"
+DEMO=android-demo/app/src
+echo "kotlin: compiling the bindings, the suite and the demo's app logic with kotlinc $KOTLIN_VERSION"
 "$KOTLINC" -nowarn -jvm-target 17 -cp "$CP" -d "$WORK/tests.jar" \
   "$KOTLIN_SRC/uniffi/tessera/tessera.kt" \
-  $(find bindings/kotlin/src/test/kotlin -name '*.kt' | sort) 2>&1 | grep -v '^warning:' || true
+  $(find bindings/kotlin/src/test/kotlin -name '*.kt' | sort) \
+  $(find "$DEMO/main/kotlin/tessera/demo/logic" "$DEMO/test/kotlin" -name '*.kt' 2>/dev/null | sort) 2>&1 | grep -v '^warning:' || true
 [[ -f $WORK/tests.jar ]] || fail "kotlinc failed"
 
 java -Djna.library.path="$LIB_DIR" -Dtessera.testkit="$TESTKIT" \
-  -cp "$WORK/tests.jar:$CP:$STDLIB_JAR" tessera.tests.WalletTestsKt
+  -Dtessera.registry.url="http://$ADDR" -Dtessera.registry.keyfile="$WORK/registry.key" \
+  -cp "$WORK/tests.jar:$CP:$STDLIB_JAR" tessera.tests.MainKt || { echo "--- registry log" >&2; tail -n 40 "$WORK/registry.log" >&2; exit 1; }

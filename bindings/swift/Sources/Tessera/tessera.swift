@@ -519,6 +519,30 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterBool : FfiConverter {
+    typealias FfiType = Int8
+    typealias SwiftType = Bool
+
+    public static func lift(_ value: Int8) throws -> Bool {
+        return value != 0
+    }
+
+    public static func lower(_ value: Bool) -> Int8 {
+        return value ? 1 : 0
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Bool {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Bool, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterString: FfiConverter {
     typealias SwiftType = String
     typealias FfiType = RustBuffer
@@ -800,9 +824,645 @@ public func FfiConverterTypeKeystore_lower(_ value: Keystore) -> UInt64 {
 
 
 /**
+ * The platform's NFC connection to the other phone, implemented by the app
+ * (Android `IsoDep.transceive`, iOS `NFCISO7816Tag.sendCommand`).
+ */
+public protocol NfcChannel: AnyObject, Sendable {
+    
+    /**
+     * Sends one command APDU and returns the response APDU (data + SW1 SW2).
+     */
+    func transceive(command: Data) throws  -> Data
+    
+}
+/**
+ * The platform's NFC connection to the other phone, implemented by the app
+ * (Android `IsoDep.transceive`, iOS `NFCISO7816Tag.sendCommand`).
+ */
+open class NfcChannelImpl: NfcChannel, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_nfcchannel(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_nfcchannel(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Sends one command APDU and returns the response APDU (data + SW1 SW2).
+     */
+open func transceive(command: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeNfcChannelError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_nfcchannel_transceive(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(command),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceNfcChannel {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceNfcChannel = UniffiVTableCallbackInterfaceNfcChannel(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeNfcChannel.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface NfcChannel: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeNfcChannel.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface NfcChannel: handle missing in uniffiClone")
+            }
+        },
+        transceive: { (
+            uniffiHandle: UInt64,
+            command: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypeNfcChannel.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.transceive(
+                     command: try FfiConverterData.lift(command)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterData.lower($0) }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeNfcChannelError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceNfcChannel> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceNfcChannel>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitNfcChannel() {
+    uniffi_tessera_ffi_fn_init_callback_vtable_nfcchannel(UniffiCallbackInterfaceNfcChannel.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNfcChannel: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<NfcChannel>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = NfcChannel
+
+    public static func lift(_ handle: UInt64) throws -> NfcChannel {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return NfcChannelImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: NfcChannel) -> UInt64 {
+         if let rustImpl = value as? NfcChannelImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NfcChannel {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: NfcChannel, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcChannel_lift(_ handle: UInt64) throws -> NfcChannel {
+    return try FfiConverterTypeNfcChannel.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcChannel_lower(_ value: NfcChannel) -> UInt64 {
+    return FfiConverterTypeNfcChannel.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A running node. `stop()` gives the wallet back; so does dropping it
+ * (Kotlin `close()`, Swift deinit).
+ */
+public protocol P2pNodeProtocol: AnyObject, Sendable {
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    func accept(exchange: String) async throws 
+    
+    /**
+     * The user said no.
+     */
+    func decline(exchange: String, reason: String) async throws 
+    
+    /**
+     * Learns a peer's addresses from its URI and connects.
+     */
+    func dial(uri: String) async throws 
+    
+    /**
+     * The next event; `None` once the node has stopped.
+     */
+    func nextEvent() async  -> NodeEvent?
+    
+    /**
+     * Offers `items` to `peer` (dial it first, or let mDNS find it); the
+     * exchange id. Progress comes as events.
+     */
+    func offer(peer: String, items: [String], terms: OfferTerms, ttlSeconds: UInt64) async throws  -> String
+    
+    /**
+     * This node's peer id.
+     */
+    func peerId()  -> String
+    
+    /**
+     * Stops the node and gives the wallet back to its `Wallet` object.
+     */
+    func stop() async throws 
+    
+    /**
+     * This node's `tessera:` URI (peer id and addresses), for a QR code.
+     */
+    func uri() async throws  -> String
+    
+}
+/**
+ * A running node. `stop()` gives the wallet back; so does dropping it
+ * (Kotlin `close()`, Swift deinit).
+ */
+open class P2pNode: P2pNodeProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_tessera_ffi_fn_clone_p2pnode(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_tessera_ffi_fn_free_p2pnode(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The user said yes to an offer received.
+     */
+open func accept(exchange: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_accept(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(exchange)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_void,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_void,
+            freeFunc: ffi_tessera_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * The user said no.
+     */
+open func decline(exchange: String, reason: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_decline(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(exchange),FfiConverterString.lower(reason)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_void,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_void,
+            freeFunc: ffi_tessera_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * Learns a peer's addresses from its URI and connects.
+     */
+open func dial(uri: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_dial(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(uri)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_void,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_void,
+            freeFunc: ffi_tessera_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * The next event; `None` once the node has stopped.
+     */
+open func nextEvent()async  -> NodeEvent?  {
+    return
+        try!  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_next_event(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypeNodeEvent.lift,
+            errorHandler: nil
+            
+        )
+}
+    
+    /**
+     * Offers `items` to `peer` (dial it first, or let mDNS find it); the
+     * exchange id. Progress comes as events.
+     */
+open func offer(peer: String, items: [String], terms: OfferTerms, ttlSeconds: UInt64)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_offer(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(peer),FfiConverterSequenceString.lower(items),FfiConverterTypeOfferTerms_lower(terms),FfiConverterUInt64.lower(ttlSeconds)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * This node's peer id.
+     */
+open func peerId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_p2pnode_peer_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Stops the node and gives the wallet back to its `Wallet` object.
+     */
+open func stop()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_stop(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_void,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_void,
+            freeFunc: ffi_tessera_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * This node's `tessera:` URI (peer id and addresses), for a QR code.
+     */
+open func uri()async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_p2pnode_uri(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeP2pNode: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = P2pNode
+
+    public static func lift(_ handle: UInt64) throws -> P2pNode {
+        return P2pNode(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: P2pNode) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> P2pNode {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: P2pNode, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeP2pNode_lift(_ handle: UInt64) throws -> P2pNode {
+    return try FfiConverterTypeP2pNode.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeP2pNode_lower(_ value: P2pNode) -> UInt64 {
+    return FfiConverterTypeP2pNode.lower(value)
+}
+
+
+
+
+
+
+/**
  * A Tessera wallet stored in one SQLite file.
  */
 public protocol WalletProtocol: AnyObject, Sendable {
+    
+    /**
+     * Whether gifts offered by tap are accepted at once (the user opened
+     * the receive screen). Sales always wait for the user.
+     */
+    func acceptGifts(yes: Bool) 
+    
+    /**
+     * What to present at the next tap (id in hex); `None` lets the wallet
+     * pick by the gate's event and zone.
+     */
+    func choose(id: String?) throws 
+    
+    /**
+     * The field was lost (`HostApduService.onDeactivated`): a half-done
+     * presentation is dropped, nothing is kept.
+     */
+    func deactivate() 
+    
+    /**
+     * What the last gate certificate did, if any (the gate-answer screen).
+     */
+    func lastResult()  -> ExaminationResult?
+    
+    /**
+     * One phone-to-phone tap as the reader: sends `message` (an offer from
+     * `offer_transfer`, or an empty poll to collect the receiver's answer)
+     * and drives the exchange over `channel` as far as it goes. Blocks for
+     * the tap: call it from the NFC callback's thread.
+     */
+    func nfcTransfer(channel: NfcChannel, message: Data) throws  -> NfcTransferStep
+    
+    /**
+     * Answers one command APDU from a gate or another phone; never throws.
+     * Forward `HostApduService.processCommandApdu` here.
+     */
+    func processApdu(apdu: Data)  -> Data
+    
+    /**
+     * After the user answered an offer received by tap: the reply (the
+     * step's bytes from `accept_offer`/`decline_offer`) the sender's next
+     * tap collects.
+     */
+    func queueTransferReply(bytes: Data) 
+    
+    /**
+     * Transfer events from taps since the last call.
+     */
+    func takeTransferEvents()  -> [TransferEvent]
+    
+    /**
+     * Starts a p2p node that owns this wallet until it stops. Fails with
+     * `AlreadyRunning` when a node already has it.
+     */
+    func startNode(config: NodeConfig) async throws  -> P2pNode
+    
+    /**
+     * Buys a ticket for `event_id` in `zone`: pays with held notes (the
+     * account balance covers a shortfall and keeps any excess); the ticket's id.
+     */
+    func buy(url: String, eventId: String, zone: String, seat: String?) async throws  -> String
+    
+    /**
+     * Gives a ticket back for notes of its face price; the notes' ids.
+     */
+    func refund(url: String, ticket: String) async throws  -> [String]
+    
+    /**
+     * Pins the registry at `url` (first time), installs its trust and deny
+     * lists, uploads chains for reconciliation, applies the answer and
+     * fetches notices.
+     */
+    func sync(url: String) async throws  -> SyncReport
+    
+    /**
+     * Credits the account through the payment provider (`payment` is the
+     * provider's token); the new account balance.
+     */
+    func topUp(url: String, currency: String, minor: UInt64, payment: String) async throws  -> UInt64
+    
+    /**
+     * Notes worth `minor` from the account balance, to fresh holder keys.
+     */
+    func withdraw(url: String, currency: String, minor: UInt64) async throws  -> [String]
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    func acceptOffer(exchange: String) throws  -> TransferStep
+    
+    /**
+     * The user said no; `reason` goes to the sender.
+     */
+    func declineOffer(exchange: String, reason: String) throws  -> TransferStep
+    
+    /**
+     * Handles any transfer message from a peer, as sender or receiver.
+     */
+    func handleTransfer(bytes: Data) throws  -> TransferStep
+    
+    /**
+     * Offers `items` (ids in hex) on `terms`, open for `ttl_seconds`. The
+     * items become pending-out before the offer's bytes are returned.
+     */
+    func offerTransfer(items: [String], terms: OfferTerms, ttlSeconds: UInt64) throws  -> OfferMade
+    
+    /**
+     * After a restart: the messages to send again so exchanges move on.
+     */
+    func resumeTransfers() throws  -> [Retransmit]
+    
+    /**
+     * Expires offers whose time has passed; call it at the steps' timeouts.
+     */
+    func transferTick() throws  -> [TransferStep]
+    
+    /**
+     * Exchanges in this wallet, in progress first.
+     */
+    func transfers() throws  -> [TransferSummary]
     
     /**
      * The account key (hex): this wallet's identity at the registry.
@@ -864,7 +1524,7 @@ public protocol WalletProtocol: AnyObject, Sendable {
     /**
      * The pinned registry key (hex), if any.
      */
-    func registryKey()  -> String?
+    func registryKey() throws  -> String?
     
     /**
      * Tickets held or pending out.
@@ -874,7 +1534,7 @@ public protocol WalletProtocol: AnyObject, Sendable {
     /**
      * The installed trust list's version, if any.
      */
-    func trustListVersion()  -> UInt64?
+    func trustListVersion() throws  -> UInt64?
     
     /**
      * Runs the verifier on a held instrument (id in hex), for this wallet's key.
@@ -965,6 +1625,324 @@ public static func `open`(path: String, keystore: Keystore)throws  -> Wallet  {
 }
     
 
+    
+    /**
+     * Whether gifts offered by tap are accepted at once (the user opened
+     * the receive screen). Sales always wait for the user.
+     */
+open func acceptGifts(yes: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_accept_gifts(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(yes),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * What to present at the next tap (id in hex); `None` lets the wallet
+     * pick by the gate's event and zone.
+     */
+open func choose(id: String?)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_choose(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionString.lower(id),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The field was lost (`HostApduService.onDeactivated`): a half-done
+     * presentation is dropped, nothing is kept.
+     */
+open func deactivate()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_deactivate(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * What the last gate certificate did, if any (the gate-answer screen).
+     */
+open func lastResult() -> ExaminationResult?  {
+    return try!  FfiConverterOptionTypeExaminationResult.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_last_result(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * One phone-to-phone tap as the reader: sends `message` (an offer from
+     * `offer_transfer`, or an empty poll to collect the receiver's answer)
+     * and drives the exchange over `channel` as far as it goes. Blocks for
+     * the tap: call it from the NFC callback's thread.
+     */
+open func nfcTransfer(channel: NfcChannel, message: Data)throws  -> NfcTransferStep  {
+    return try  FfiConverterTypeNfcTransferStep_lift(try rustCallWithError(FfiConverterTypeNfcTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_nfc_transfer(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeNfcChannel_lower(channel),
+        FfiConverterData.lower(message),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers one command APDU from a gate or another phone; never throws.
+     * Forward `HostApduService.processCommandApdu` here.
+     */
+open func processApdu(apdu: Data) -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_process_apdu(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(apdu),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * After the user answered an offer received by tap: the reply (the
+     * step's bytes from `accept_offer`/`decline_offer`) the sender's next
+     * tap collects.
+     */
+open func queueTransferReply(bytes: Data)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_queue_transfer_reply(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Transfer events from taps since the last call.
+     */
+open func takeTransferEvents() -> [TransferEvent]  {
+    return try!  FfiConverterSequenceTypeTransferEvent.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_take_transfer_events(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Starts a p2p node that owns this wallet until it stops. Fails with
+     * `AlreadyRunning` when a node already has it.
+     */
+open func startNode(config: NodeConfig)async throws  -> P2pNode  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_start_node(
+                        self.uniffiCloneHandle(),FfiConverterTypeNodeConfig_lower(config)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tessera_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeP2pNode_lift,
+            errorHandler: FfiConverterTypeP2pError_lift
+        )
+}
+    
+    /**
+     * Buys a ticket for `event_id` in `zone`: pays with held notes (the
+     * account balance covers a shortfall and keeps any excess); the ticket's id.
+     */
+open func buy(url: String, eventId: String, zone: String, seat: String?)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_buy(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url),FfiConverterString.lower(eventId),FfiConverterString.lower(zone),FfiConverterOptionString.lower(seat)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeRegistryError_lift
+        )
+}
+    
+    /**
+     * Gives a ticket back for notes of its face price; the notes' ids.
+     */
+open func refund(url: String, ticket: String)async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_refund(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url),FfiConverterString.lower(ticket)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeRegistryError_lift
+        )
+}
+    
+    /**
+     * Pins the registry at `url` (first time), installs its trust and deny
+     * lists, uploads chains for reconciliation, applies the answer and
+     * fetches notices.
+     */
+open func sync(url: String)async throws  -> SyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_sync(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncReport_lift,
+            errorHandler: FfiConverterTypeRegistryError_lift
+        )
+}
+    
+    /**
+     * Credits the account through the payment provider (`payment` is the
+     * provider's token); the new account balance.
+     */
+open func topUp(url: String, currency: String, minor: UInt64, payment: String)async throws  -> UInt64  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_top_up(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url),FfiConverterString.lower(currency),FfiConverterUInt64.lower(minor),FfiConverterString.lower(payment)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_u64,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_u64,
+            freeFunc: ffi_tessera_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterUInt64.lift,
+            errorHandler: FfiConverterTypeRegistryError_lift
+        )
+}
+    
+    /**
+     * Notes worth `minor` from the account balance, to fresh holder keys.
+     */
+open func withdraw(url: String, currency: String, minor: UInt64)async throws  -> [String]  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_tessera_ffi_fn_method_wallet_withdraw(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(url),FfiConverterString.lower(currency),FfiConverterUInt64.lower(minor)
+                )
+            },
+            pollFunc: ffi_tessera_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_tessera_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_tessera_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterSequenceString.lift,
+            errorHandler: FfiConverterTypeRegistryError_lift
+        )
+}
+    
+    /**
+     * The user said yes to an offer received.
+     */
+open func acceptOffer(exchange: String)throws  -> TransferStep  {
+    return try  FfiConverterTypeTransferStep_lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_accept_offer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(exchange),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The user said no; `reason` goes to the sender.
+     */
+open func declineOffer(exchange: String, reason: String)throws  -> TransferStep  {
+    return try  FfiConverterTypeTransferStep_lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_decline_offer(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(exchange),
+        FfiConverterString.lower(reason),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Handles any transfer message from a peer, as sender or receiver.
+     */
+open func handleTransfer(bytes: Data)throws  -> TransferStep  {
+    return try  FfiConverterTypeTransferStep_lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_handle_transfer(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Offers `items` (ids in hex) on `terms`, open for `ttl_seconds`. The
+     * items become pending-out before the offer's bytes are returned.
+     */
+open func offerTransfer(items: [String], terms: OfferTerms, ttlSeconds: UInt64)throws  -> OfferMade  {
+    return try  FfiConverterTypeOfferMade_lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_offer_transfer(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceString.lower(items),
+        FfiConverterTypeOfferTerms_lower(terms),
+        FfiConverterUInt64.lower(ttlSeconds),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * After a restart: the messages to send again so exchanges move on.
+     */
+open func resumeTransfers()throws  -> [Retransmit]  {
+    return try  FfiConverterSequenceTypeRetransmit.lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_resume_transfers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Expires offers whose time has passed; call it at the steps' timeouts.
+     */
+open func transferTick()throws  -> [TransferStep]  {
+    return try  FfiConverterSequenceTypeTransferStep.lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_transfer_tick(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Exchanges in this wallet, in progress first.
+     */
+open func transfers()throws  -> [TransferSummary]  {
+    return try  FfiConverterSequenceTypeTransferSummary.lift(try rustCallWithError(FfiConverterTypeTransferError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_transfers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
     
     /**
      * The account key (hex): this wallet's identity at the registry.
@@ -1106,8 +2084,8 @@ open func pinRegistry(key: String)throws   {try rustCallWithError(FfiConverterTy
     /**
      * The pinned registry key (hex), if any.
      */
-open func registryKey() -> String?  {
-    return try!  FfiConverterOptionString.lift(try! rustCall() {
+open func registryKey()throws  -> String?  {
+    return try  FfiConverterOptionString.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
     uniffi_tessera_ffi_fn_method_wallet_registry_key(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1130,8 +2108,8 @@ open func tickets()throws  -> [InstrumentSummary]  {
     /**
      * The installed trust list's version, if any.
      */
-open func trustListVersion() -> UInt64?  {
-    return try!  FfiConverterOptionUInt64.lift(try! rustCall() {
+open func trustListVersion()throws  -> UInt64?  {
+    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
         uniffiCallStatus in
     uniffi_tessera_ffi_fn_method_wallet_trust_list_version(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -1345,6 +2323,99 @@ public func FfiConverterTypeBalance_lift(_ buf: RustBuffer) throws -> Balance {
 #endif
 public func FfiConverterTypeBalance_lower(_ value: Balance) -> RustBuffer {
     return FfiConverterTypeBalance.lower(value)
+}
+
+
+/**
+ * What a gate's certificate did to the wallet at the last tap.
+ */
+public struct ExaminationResult: Equatable, Hashable {
+    public var instrumentId: String
+    /**
+     * Whether the gate admitted.
+     */
+    public var admitted: Bool
+    /**
+     * Why it refused, as the gate's screen says it.
+     */
+    public var refusal: String?
+    /**
+     * Uses left now.
+     */
+    public var usesLeft: UInt16
+    /**
+     * The examination counter now.
+     */
+    public var counter: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(instrumentId: String, 
+        /**
+         * Whether the gate admitted.
+         */admitted: Bool, 
+        /**
+         * Why it refused, as the gate's screen says it.
+         */refusal: String?, 
+        /**
+         * Uses left now.
+         */usesLeft: UInt16, 
+        /**
+         * The examination counter now.
+         */counter: UInt32) {
+        self.instrumentId = instrumentId
+        self.admitted = admitted
+        self.refusal = refusal
+        self.usesLeft = usesLeft
+        self.counter = counter
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ExaminationResult: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeExaminationResult: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ExaminationResult {
+        return
+            try ExaminationResult(
+                instrumentId: FfiConverterString.read(from: &buf), 
+                admitted: FfiConverterBool.read(from: &buf), 
+                refusal: FfiConverterOptionString.read(from: &buf), 
+                usesLeft: FfiConverterUInt16.read(from: &buf), 
+                counter: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ExaminationResult, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.instrumentId, into: &buf)
+        FfiConverterBool.write(value.admitted, into: &buf)
+        FfiConverterOptionString.write(value.refusal, into: &buf)
+        FfiConverterUInt16.write(value.usesLeft, into: &buf)
+        FfiConverterUInt32.write(value.counter, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExaminationResult_lift(_ buf: RustBuffer) throws -> ExaminationResult {
+    return try FfiConverterTypeExaminationResult.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExaminationResult_lower(_ value: ExaminationResult) -> RustBuffer {
+    return FfiConverterTypeExaminationResult.lower(value)
 }
 
 
@@ -1712,6 +2783,668 @@ public func FfiConverterTypeInstrumentSummary_lift(_ buf: RustBuffer) throws -> 
 #endif
 public func FfiConverterTypeInstrumentSummary_lower(_ value: InstrumentSummary) -> RustBuffer {
     return FfiConverterTypeInstrumentSummary.lower(value)
+}
+
+
+/**
+ * One instrument of an offer, for the screen.
+ */
+public struct ItemSummary: Equatable, Hashable {
+    public var id: String
+    public var kind: Kind
+    public var label: String
+    public var amount: Amount?
+    /**
+     * Links after genesis or the registered certificate.
+     */
+    public var hops: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, kind: Kind, label: String, amount: Amount?, 
+        /**
+         * Links after genesis or the registered certificate.
+         */hops: UInt32) {
+        self.id = id
+        self.kind = kind
+        self.label = label
+        self.amount = amount
+        self.hops = hops
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ItemSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemSummary {
+        return
+            try ItemSummary(
+                id: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeKind.read(from: &buf), 
+                label: FfiConverterString.read(from: &buf), 
+                amount: FfiConverterOptionTypeAmount.read(from: &buf), 
+                hops: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ItemSummary, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterTypeKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.label, into: &buf)
+        FfiConverterOptionTypeAmount.write(value.amount, into: &buf)
+        FfiConverterUInt32.write(value.hops, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemSummary_lift(_ buf: RustBuffer) throws -> ItemSummary {
+    return try FfiConverterTypeItemSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemSummary_lower(_ value: ItemSummary) -> RustBuffer {
+    return FfiConverterTypeItemSummary.lower(value)
+}
+
+
+/**
+ * How to start a node.
+ */
+public struct NodeConfig: Equatable, Hashable {
+    /**
+     * Multiaddresses to listen on (`/ip4/0.0.0.0/udp/0/quic-v1`).
+     */
+    public var listen: [String]
+    /**
+     * Find peers on the local network with mDNS.
+     */
+    public var mdns: Bool
+    /**
+     * A relay to reserve a slot at (its address ending in `/p2p/<id>`).
+     */
+    public var relay: String?
+    /**
+     * Idle connections close after this many seconds.
+     */
+    public var idleTimeoutSeconds: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Multiaddresses to listen on (`/ip4/0.0.0.0/udp/0/quic-v1`).
+         */listen: [String], 
+        /**
+         * Find peers on the local network with mDNS.
+         */mdns: Bool, 
+        /**
+         * A relay to reserve a slot at (its address ending in `/p2p/<id>`).
+         */relay: String?, 
+        /**
+         * Idle connections close after this many seconds.
+         */idleTimeoutSeconds: UInt64) {
+        self.listen = listen
+        self.mdns = mdns
+        self.relay = relay
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NodeConfig: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeConfig {
+        return
+            try NodeConfig(
+                listen: FfiConverterSequenceString.read(from: &buf), 
+                mdns: FfiConverterBool.read(from: &buf), 
+                relay: FfiConverterOptionString.read(from: &buf), 
+                idleTimeoutSeconds: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NodeConfig, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.listen, into: &buf)
+        FfiConverterBool.write(value.mdns, into: &buf)
+        FfiConverterOptionString.write(value.relay, into: &buf)
+        FfiConverterUInt64.write(value.idleTimeoutSeconds, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeConfig_lift(_ buf: RustBuffer) throws -> NodeConfig {
+    return try FfiConverterTypeNodeConfig.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeConfig_lower(_ value: NodeConfig) -> RustBuffer {
+    return FfiConverterTypeNodeConfig.lower(value)
+}
+
+
+/**
+ * An offer just made: its exchange id and the bytes to send.
+ */
+public struct OfferMade: Equatable, Hashable {
+    public var exchange: String
+    public var step: TransferStep
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(exchange: String, step: TransferStep) {
+        self.exchange = exchange
+        self.step = step
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfferMade: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferMade: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferMade {
+        return
+            try OfferMade(
+                exchange: FfiConverterString.read(from: &buf), 
+                step: FfiConverterTypeTransferStep.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfferMade, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.exchange, into: &buf)
+        FfiConverterTypeTransferStep.write(value.step, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferMade_lift(_ buf: RustBuffer) throws -> OfferMade {
+    return try FfiConverterTypeOfferMade.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferMade_lower(_ value: OfferMade) -> RustBuffer {
+    return FfiConverterTypeOfferMade.lower(value)
+}
+
+
+/**
+ * An offer as the receiver's screen shows it, after the verifier passed it.
+ */
+public struct OfferSummary: Equatable, Hashable {
+    public var offerId: String
+    /**
+     * The sender's account key.
+     */
+    public var sender: String
+    public var items: [ItemSummary]
+    /**
+     * The price, for a sale.
+     */
+    public var price: Amount?
+    /**
+     * Answer before this time.
+     */
+    public var expiresAt: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(offerId: String, 
+        /**
+         * The sender's account key.
+         */sender: String, items: [ItemSummary], 
+        /**
+         * The price, for a sale.
+         */price: Amount?, 
+        /**
+         * Answer before this time.
+         */expiresAt: UInt64) {
+        self.offerId = offerId
+        self.sender = sender
+        self.items = items
+        self.price = price
+        self.expiresAt = expiresAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfferSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferSummary {
+        return
+            try OfferSummary(
+                offerId: FfiConverterString.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                items: FfiConverterSequenceTypeItemSummary.read(from: &buf), 
+                price: FfiConverterOptionTypeAmount.read(from: &buf), 
+                expiresAt: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfferSummary, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.offerId, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterSequenceTypeItemSummary.write(value.items, into: &buf)
+        FfiConverterOptionTypeAmount.write(value.price, into: &buf)
+        FfiConverterUInt64.write(value.expiresAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferSummary_lift(_ buf: RustBuffer) throws -> OfferSummary {
+    return try FfiConverterTypeOfferSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferSummary_lower(_ value: OfferSummary) -> RustBuffer {
+    return FfiConverterTypeOfferSummary.lower(value)
+}
+
+
+/**
+ * A message to send again after a restart.
+ */
+public struct Retransmit: Equatable, Hashable {
+    public var exchange: String
+    public var role: Role
+    /**
+     * The offer's sender account key (the peer when this wallet received it).
+     */
+    public var sender: String
+    public var bytes: Data
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(exchange: String, role: Role, 
+        /**
+         * The offer's sender account key (the peer when this wallet received it).
+         */sender: String, bytes: Data) {
+        self.exchange = exchange
+        self.role = role
+        self.sender = sender
+        self.bytes = bytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Retransmit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRetransmit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Retransmit {
+        return
+            try Retransmit(
+                exchange: FfiConverterString.read(from: &buf), 
+                role: FfiConverterTypeRole.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                bytes: FfiConverterData.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Retransmit, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.exchange, into: &buf)
+        FfiConverterTypeRole.write(value.role, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterData.write(value.bytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetransmit_lift(_ buf: RustBuffer) throws -> Retransmit {
+    return try FfiConverterTypeRetransmit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRetransmit_lower(_ value: Retransmit) -> RustBuffer {
+    return FfiConverterTypeRetransmit.lower(value)
+}
+
+
+/**
+ * What a sync did.
+ */
+public struct SyncReport: Equatable, Hashable {
+    /**
+     * Instruments now carried with a registered certificate.
+     */
+    public var certified: [String]
+    /**
+     * Instruments the registry says are held elsewhere now.
+     */
+    public var gone: [String]
+    /**
+     * Double transfers the registry caught (instrument ids).
+     */
+    public var conflicts: [String]
+    /**
+     * Items the registry refused, with its reasons.
+     */
+    public var refused: [String]
+    /**
+     * Trust-list version installed.
+     */
+    public var trustVersion: UInt64
+    /**
+     * Deny-list version installed.
+     */
+    public var denyVersion: UInt64
+    /**
+     * Notices received, as `kind` or `kind instrument-id`.
+     */
+    public var notices: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Instruments now carried with a registered certificate.
+         */certified: [String], 
+        /**
+         * Instruments the registry says are held elsewhere now.
+         */gone: [String], 
+        /**
+         * Double transfers the registry caught (instrument ids).
+         */conflicts: [String], 
+        /**
+         * Items the registry refused, with its reasons.
+         */refused: [String], 
+        /**
+         * Trust-list version installed.
+         */trustVersion: UInt64, 
+        /**
+         * Deny-list version installed.
+         */denyVersion: UInt64, 
+        /**
+         * Notices received, as `kind` or `kind instrument-id`.
+         */notices: [String]) {
+        self.certified = certified
+        self.gone = gone
+        self.conflicts = conflicts
+        self.refused = refused
+        self.trustVersion = trustVersion
+        self.denyVersion = denyVersion
+        self.notices = notices
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncReport {
+        return
+            try SyncReport(
+                certified: FfiConverterSequenceString.read(from: &buf), 
+                gone: FfiConverterSequenceString.read(from: &buf), 
+                conflicts: FfiConverterSequenceString.read(from: &buf), 
+                refused: FfiConverterSequenceString.read(from: &buf), 
+                trustVersion: FfiConverterUInt64.read(from: &buf), 
+                denyVersion: FfiConverterUInt64.read(from: &buf), 
+                notices: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncReport, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.certified, into: &buf)
+        FfiConverterSequenceString.write(value.gone, into: &buf)
+        FfiConverterSequenceString.write(value.conflicts, into: &buf)
+        FfiConverterSequenceString.write(value.refused, into: &buf)
+        FfiConverterUInt64.write(value.trustVersion, into: &buf)
+        FfiConverterUInt64.write(value.denyVersion, into: &buf)
+        FfiConverterSequenceString.write(value.notices, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lift(_ buf: RustBuffer) throws -> SyncReport {
+    return try FfiConverterTypeSyncReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncReport_lower(_ value: SyncReport) -> RustBuffer {
+    return FfiConverterTypeSyncReport.lower(value)
+}
+
+
+/**
+ * What one engine call asks the app to do.
+ */
+public struct TransferStep: Equatable, Hashable {
+    /**
+     * Bytes to send to the peer, if any.
+     */
+    public var send: Data?
+    /**
+     * Events for the screen.
+     */
+    public var events: [TransferEvent]
+    /**
+     * When to call `transfer_tick` next (Unix seconds), if anything waits on time.
+     */
+    public var timeout: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Bytes to send to the peer, if any.
+         */send: Data?, 
+        /**
+         * Events for the screen.
+         */events: [TransferEvent], 
+        /**
+         * When to call `transfer_tick` next (Unix seconds), if anything waits on time.
+         */timeout: UInt64?) {
+        self.send = send
+        self.events = events
+        self.timeout = timeout
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TransferStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTransferStep: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TransferStep {
+        return
+            try TransferStep(
+                send: FfiConverterOptionData.read(from: &buf), 
+                events: FfiConverterSequenceTypeTransferEvent.read(from: &buf), 
+                timeout: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TransferStep, into buf: inout [UInt8]) {
+        FfiConverterOptionData.write(value.send, into: &buf)
+        FfiConverterSequenceTypeTransferEvent.write(value.events, into: &buf)
+        FfiConverterOptionUInt64.write(value.timeout, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferStep_lift(_ buf: RustBuffer) throws -> TransferStep {
+    return try FfiConverterTypeTransferStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferStep_lower(_ value: TransferStep) -> RustBuffer {
+    return FfiConverterTypeTransferStep.lower(value)
+}
+
+
+/**
+ * An exchange as the progress screen lists it.
+ */
+public struct TransferSummary: Equatable, Hashable {
+    public var exchange: String
+    public var role: Role
+    /**
+     * The state's name (`offered`, `accepted`, `certified`, `completed`, …).
+     */
+    public var state: String
+    /**
+     * Whether it is over.
+     */
+    public var isFinal: Bool
+    public var offer: OfferSummary
+    public var updatedAt: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(exchange: String, role: Role, 
+        /**
+         * The state's name (`offered`, `accepted`, `certified`, `completed`, …).
+         */state: String, 
+        /**
+         * Whether it is over.
+         */isFinal: Bool, offer: OfferSummary, updatedAt: UInt64) {
+        self.exchange = exchange
+        self.role = role
+        self.state = state
+        self.isFinal = isFinal
+        self.offer = offer
+        self.updatedAt = updatedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TransferSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTransferSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TransferSummary {
+        return
+            try TransferSummary(
+                exchange: FfiConverterString.read(from: &buf), 
+                role: FfiConverterTypeRole.read(from: &buf), 
+                state: FfiConverterString.read(from: &buf), 
+                isFinal: FfiConverterBool.read(from: &buf), 
+                offer: FfiConverterTypeOfferSummary.read(from: &buf), 
+                updatedAt: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TransferSummary, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.exchange, into: &buf)
+        FfiConverterTypeRole.write(value.role, into: &buf)
+        FfiConverterString.write(value.state, into: &buf)
+        FfiConverterBool.write(value.isFinal, into: &buf)
+        FfiConverterTypeOfferSummary.write(value.offer, into: &buf)
+        FfiConverterUInt64.write(value.updatedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferSummary_lift(_ buf: RustBuffer) throws -> TransferSummary {
+    return try FfiConverterTypeTransferSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferSummary_lower(_ value: TransferSummary) -> RustBuffer {
+    return FfiConverterTypeTransferSummary.lower(value)
 }
 
 
@@ -2170,6 +3903,1015 @@ public func FfiConverterTypeKind_lower(_ value: Kind) -> RustBuffer {
 
 
 /**
+ * What the app's [`crate::NfcChannel`] throws when a transceive fails.
+ * Anything else it throws arrives as `Unexpected`.
+ */
+public 
+enum NfcChannelError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The other phone left the field (Android `TagLostException`, iOS
+     * `NFCReaderError.readerTransceiveErrorTagConnectionLost`).
+     */
+    case TagLost(errorMessage: String
+    )
+    /**
+     * Any other I/O failure of the NFC stack.
+     */
+    case Io(errorMessage: String
+    )
+    /**
+     * The app's channel threw something it did not declare.
+     */
+    case Unexpected(errorMessage: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension NfcChannelError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNfcChannelError: FfiConverterRustBuffer {
+    typealias SwiftType = NfcChannelError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NfcChannelError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .TagLost(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Io(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Unexpected(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NfcChannelError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .TagLost(errorMessage):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Io(errorMessage):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unexpected(errorMessage):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcChannelError_lift(_ buf: RustBuffer) throws -> NfcChannelError {
+    return try FfiConverterTypeNfcChannelError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcChannelError_lower(_ value: NfcChannelError) -> RustBuffer {
+    return FfiConverterTypeNfcChannelError.lower(value)
+}
+
+
+/**
+ * Why a phone-to-phone NFC tap stopped. Every step the engine took before
+ * was persisted: tap again (or finish over libp2p).
+ */
+public 
+enum NfcTransferError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The app's channel failed (tag lost, I/O, an undeclared exception).
+     */
+    case Channel(errorMessage: String
+    )
+    /**
+     * The other phone answered with an error status word or broke the APDU framing.
+     */
+    case Card(errorMessage: String
+    )
+    /**
+     * The other phone is not a Tessera wallet.
+     */
+    case UnknownProtocol(errorMessage: String
+    )
+    /**
+     * This wallet's engine refused the peer's message.
+     */
+    case Transfer(errorMessage: String
+    )
+    /**
+     * The tap took more commands than any transfer needs.
+     */
+    case TooManyCommands(errorMessage: String
+    )
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    case Unavailable(errorMessage: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension NfcTransferError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNfcTransferError: FfiConverterRustBuffer {
+    typealias SwiftType = NfcTransferError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NfcTransferError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Channel(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Card(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .UnknownProtocol(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .Transfer(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .TooManyCommands(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Unavailable(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NfcTransferError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Channel(errorMessage):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Card(errorMessage):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .UnknownProtocol(errorMessage):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Transfer(errorMessage):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .TooManyCommands(errorMessage):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcTransferError_lift(_ buf: RustBuffer) throws -> NfcTransferError {
+    return try FfiConverterTypeNfcTransferError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcTransferError_lower(_ value: NfcTransferError) -> RustBuffer {
+    return FfiConverterTypeNfcTransferError.lower(value)
+}
+
+
+/**
+ * How a phone-to-phone tap ended.
+ */
+
+public enum NfcTransferStep: Equatable, Hashable {
+    
+    /**
+     * The receiver has not answered yet (its user decides): tap again with
+     * an empty message to collect the answer.
+     */
+    case awaitingPeer
+    /**
+     * The exchange is complete on this side.
+     */
+    case done(events: [TransferEvent]
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension NfcTransferStep: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNfcTransferStep: FfiConverterRustBuffer {
+    typealias SwiftType = NfcTransferStep
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NfcTransferStep {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .awaitingPeer
+        
+        case 2: return .done(events: try FfiConverterSequenceTypeTransferEvent.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NfcTransferStep, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .awaitingPeer:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .done(events):
+            writeInt(&buf, Int32(2))
+            FfiConverterSequenceTypeTransferEvent.write(events, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcTransferStep_lift(_ buf: RustBuffer) throws -> NfcTransferStep {
+    return try FfiConverterTypeNfcTransferStep.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNfcTransferStep_lower(_ value: NfcTransferStep) -> RustBuffer {
+    return FfiConverterTypeNfcTransferStep.lower(value)
+}
+
+
+
+/**
+ * What the app hears from the node.
+ */
+
+public enum NodeEvent: Equatable, Hashable {
+    
+    /**
+     * The node listens on an address (direct or relayed).
+     */
+    case listening(address: String
+    )
+    /**
+     * mDNS found a peer on the local network.
+     */
+    case discovered(peer: String
+    )
+    /**
+     * A connection to a peer is up.
+     */
+    case connected(peer: String, relayed: Bool
+    )
+    /**
+     * A relay accepted the reservation: peers can reach this node through it.
+     */
+    case relayReservation(relay: String
+    )
+    /**
+     * A verified offer waits for the user.
+     */
+    case offerReceived(peer: String, offer: OfferSummary
+    )
+    /**
+     * The receiver accepted.
+     */
+    case accepted(exchange: String, role: Role
+    )
+    /**
+     * The receiver declined.
+     */
+    case declined(exchange: String, role: Role, reason: String
+    )
+    /**
+     * The exchange completed on this side.
+     */
+    case completed(exchange: String, role: Role, received: [String], sent: [String]
+    )
+    /**
+     * An offer expired unanswered.
+     */
+    case expired(exchange: String, role: Role
+    )
+    /**
+     * Something went wrong with an exchange or a peer.
+     */
+    case failed(peer: String?, exchange: String?, reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension NodeEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNodeEvent: FfiConverterRustBuffer {
+    typealias SwiftType = NodeEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NodeEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .listening(address: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .discovered(peer: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .connected(peer: try FfiConverterString.read(from: &buf), relayed: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 4: return .relayReservation(relay: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .offerReceived(peer: try FfiConverterString.read(from: &buf), offer: try FfiConverterTypeOfferSummary.read(from: &buf)
+        )
+        
+        case 6: return .accepted(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf)
+        )
+        
+        case 7: return .declined(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 8: return .completed(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf), received: try FfiConverterSequenceString.read(from: &buf), sent: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 9: return .expired(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf)
+        )
+        
+        case 10: return .failed(peer: try FfiConverterOptionString.read(from: &buf), exchange: try FfiConverterOptionString.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: NodeEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .listening(address):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(address, into: &buf)
+            
+        
+        case let .discovered(peer):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(peer, into: &buf)
+            
+        
+        case let .connected(peer,relayed):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(peer, into: &buf)
+            FfiConverterBool.write(relayed, into: &buf)
+            
+        
+        case let .relayReservation(relay):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(relay, into: &buf)
+            
+        
+        case let .offerReceived(peer,offer):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(peer, into: &buf)
+            FfiConverterTypeOfferSummary.write(offer, into: &buf)
+            
+        
+        case let .accepted(exchange,role):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            
+        
+        case let .declined(exchange,role,reason):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .completed(exchange,role,received,sent):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            FfiConverterSequenceString.write(received, into: &buf)
+            FfiConverterSequenceString.write(sent, into: &buf)
+            
+        
+        case let .expired(exchange,role):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            
+        
+        case let .failed(peer,exchange,reason):
+            writeInt(&buf, Int32(10))
+            FfiConverterOptionString.write(peer, into: &buf)
+            FfiConverterOptionString.write(exchange, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvent_lift(_ buf: RustBuffer) throws -> NodeEvent {
+    return try FfiConverterTypeNodeEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNodeEvent_lower(_ value: NodeEvent) -> RustBuffer {
+    return FfiConverterTypeNodeEvent.lower(value)
+}
+
+
+
+/**
+ * What a sender asks in return.
+ */
+
+public enum OfferTerms: Equatable, Hashable {
+    
+    /**
+     * Nothing.
+     */
+    case gift
+    /**
+     * A price in e-money; the wallet picks the payee keys and change.
+     */
+    case sale(price: Amount
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension OfferTerms: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfferTerms: FfiConverterRustBuffer {
+    typealias SwiftType = OfferTerms
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfferTerms {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .gift
+        
+        case 2: return .sale(price: try FfiConverterTypeAmount.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OfferTerms, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .gift:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .sale(price):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeAmount.write(price, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferTerms_lift(_ buf: RustBuffer) throws -> OfferTerms {
+    return try FfiConverterTypeOfferTerms.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfferTerms_lower(_ value: OfferTerms) -> RustBuffer {
+    return FfiConverterTypeOfferTerms.lower(value)
+}
+
+
+
+/**
+ * Why a p2p node call failed.
+ */
+public 
+enum P2pError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * Building the swarm, listening or dialling failed.
+     */
+    case Transport(errorMessage: String
+    )
+    /**
+     * The node has stopped.
+     */
+    case Stopped(errorMessage: String
+    )
+    /**
+     * The transfer engine refused.
+     */
+    case Transfer(errorMessage: String
+    )
+    /**
+     * No address is known for the peer: dial its URI first.
+     */
+    case NoAddress(errorMessage: String
+    )
+    /**
+     * A node already runs with this wallet.
+     */
+    case AlreadyRunning(errorMessage: String
+    )
+    /**
+     * The wallet failed (reopening it after a failed start).
+     */
+    case Wallet(errorMessage: String
+    )
+    /**
+     * An argument from the app is malformed (peer id, address, URI, id).
+     */
+    case InvalidInput(errorMessage: String
+    )
+    /**
+     * The runtime failed or the wallet is moving; try again.
+     */
+    case Unavailable(errorMessage: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension P2pError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeP2pError: FfiConverterRustBuffer {
+    typealias SwiftType = P2pError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> P2pError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Transport(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Stopped(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Transfer(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .NoAddress(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .AlreadyRunning(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Wallet(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .InvalidInput(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .Unavailable(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: P2pError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Transport(errorMessage):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Stopped(errorMessage):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Transfer(errorMessage):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .NoAddress(errorMessage):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .AlreadyRunning(errorMessage):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Wallet(errorMessage):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .InvalidInput(errorMessage):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeP2pError_lift(_ buf: RustBuffer) throws -> P2pError {
+    return try FfiConverterTypeP2pError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeP2pError_lower(_ value: P2pError) -> RustBuffer {
+    return FfiConverterTypeP2pError.lower(value)
+}
+
+
+/**
+ * Why a registry call failed. The wallet changed only as far as the
+ * registry confirmed (instruments endorsed to the registry stay pending
+ * out until it answers, and the next sync settles them).
+ */
+public 
+enum RegistryError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The registry refused the request: its HTTP status, its error code
+     * (`insufficient_funds`, `unknown_event`, …) and its explanation.
+     */
+    case Refused(status: UInt16, code: String, errorMessage: String
+    )
+    /**
+     * The registry could not be reached or answered something unreadable.
+     */
+    case Transport(errorMessage: String
+    )
+    /**
+     * The wallet refused or failed.
+     */
+    case Wallet(errorMessage: String
+    )
+    /**
+     * The answer was not what the protocol allows.
+     */
+    case BadAnswer(errorMessage: String
+    )
+    /**
+     * An argument from the app is malformed.
+     */
+    case InvalidInput(errorMessage: String
+    )
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    case Unavailable(errorMessage: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension RegistryError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRegistryError: FfiConverterRustBuffer {
+    typealias SwiftType = RegistryError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RegistryError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Refused(
+            status: try FfiConverterUInt16.read(from: &buf), 
+            code: try FfiConverterString.read(from: &buf), 
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Transport(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Wallet(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .BadAnswer(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .InvalidInput(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Unavailable(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RegistryError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Refused(status,code,errorMessage):
+            writeInt(&buf, Int32(1))
+            FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Transport(errorMessage):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Wallet(errorMessage):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .BadAnswer(errorMessage):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .InvalidInput(errorMessage):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryError_lift(_ buf: RustBuffer) throws -> RegistryError {
+    return try FfiConverterTypeRegistryError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRegistryError_lower(_ value: RegistryError) -> RustBuffer {
+    return FfiConverterTypeRegistryError.lower(value)
+}
+
+
+/**
+ * Which side of an exchange this wallet is on.
+ */
+
+public enum Role: Equatable, Hashable {
+    
+    /**
+     * It offered.
+     */
+    case sender
+    /**
+     * It was offered.
+     */
+    case receiver
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Role: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRole: FfiConverterRustBuffer {
+    typealias SwiftType = Role
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Role {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .sender
+        
+        case 2: return .receiver
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Role, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .sender:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .receiver:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
+    return try FfiConverterTypeRole.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
+    return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
  * An instrument's life-cycle status.
  */
 
@@ -2270,6 +5012,398 @@ public func FfiConverterTypeStatus_lift(_ buf: RustBuffer) throws -> Status {
 #endif
 public func FfiConverterTypeStatus_lower(_ value: Status) -> RustBuffer {
     return FfiConverterTypeStatus.lower(value)
+}
+
+
+
+/**
+ * Why a transfer call or a peer's transfer message was refused. A refused
+ * message or call changed nothing.
+ */
+public 
+enum TransferError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The bytes are not a well-formed transfer message within its bound.
+     */
+    case Decode(errorMessage: String
+    )
+    /**
+     * The wallet (store, keys, trust list) failed.
+     */
+    case Wallet(errorMessage: String
+    )
+    /**
+     * The verifier refused an instrument in the message.
+     */
+    case Rejected(errorMessage: String
+    )
+    /**
+     * The peer's message breaks the protocol (bad signature, replay, wrong
+     * state, wrong keys, wrong payment or change, this wallet's own offer).
+     */
+    case Refused(errorMessage: String
+    )
+    /**
+     * No exchange with this id is known here.
+     */
+    case UnknownExchange(errorMessage: String
+    )
+    /**
+     * The offer expired.
+     */
+    case Expired(errorMessage: String
+    )
+    /**
+     * The sender no longer holds what it offered.
+     */
+    case Stale(errorMessage: String
+    )
+    /**
+     * An instrument is pending out or gone.
+     */
+    case NotHeld(errorMessage: String
+    )
+    /**
+     * An instrument may not be passed on.
+     */
+    case NotTransferable(errorMessage: String
+    )
+    /**
+     * The offer's items or terms are malformed (none, too many, repeated).
+     */
+    case BadOffer(errorMessage: String
+    )
+    /**
+     * Not enough notes to pay.
+     */
+    case InsufficientFunds(errorMessage: String
+    )
+    /**
+     * No set of held notes pays with change the seller can give.
+     */
+    case CannotMakeChange(errorMessage: String
+    )
+    /**
+     * Stored exchange state does not decode.
+     */
+    case Corrupt(errorMessage: String
+    )
+    /**
+     * An argument from the app is malformed.
+     */
+    case InvalidInput(errorMessage: String
+    )
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    case Unavailable(errorMessage: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension TransferError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTransferError: FfiConverterRustBuffer {
+    typealias SwiftType = TransferError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TransferError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Decode(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Wallet(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Rejected(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .Refused(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 5: return .UnknownExchange(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 6: return .Expired(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 7: return .Stale(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 8: return .NotHeld(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 9: return .NotTransferable(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .BadOffer(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .InsufficientFunds(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .CannotMakeChange(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 13: return .Corrupt(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .InvalidInput(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 15: return .Unavailable(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TransferError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Decode(errorMessage):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Wallet(errorMessage):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Rejected(errorMessage):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Refused(errorMessage):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .UnknownExchange(errorMessage):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Expired(errorMessage):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Stale(errorMessage):
+            writeInt(&buf, Int32(7))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .NotHeld(errorMessage):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .NotTransferable(errorMessage):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .BadOffer(errorMessage):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .InsufficientFunds(errorMessage):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .CannotMakeChange(errorMessage):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Corrupt(errorMessage):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .InvalidInput(errorMessage):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(15))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferError_lift(_ buf: RustBuffer) throws -> TransferError {
+    return try FfiConverterTypeTransferError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferError_lower(_ value: TransferError) -> RustBuffer {
+    return FfiConverterTypeTransferError.lower(value)
+}
+
+
+/**
+ * What the app hears about an exchange.
+ */
+
+public enum TransferEvent: Equatable, Hashable {
+    
+    /**
+     * A verified offer waits for the user's answer.
+     */
+    case offerReceived(offer: OfferSummary
+    )
+    /**
+     * The receiver accepted (seen from either side).
+     */
+    case accepted(exchange: String, role: Role
+    )
+    /**
+     * The receiver declined (seen from either side).
+     */
+    case declined(exchange: String, role: Role, reason: String
+    )
+    /**
+     * The exchange is complete on this side.
+     */
+    case completed(exchange: String, role: Role, received: [String], sent: [String]
+    )
+    /**
+     * The offer expired unanswered; nothing moved.
+     */
+    case expired(exchange: String, role: Role
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TransferEvent: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTransferEvent: FfiConverterRustBuffer {
+    typealias SwiftType = TransferEvent
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TransferEvent {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .offerReceived(offer: try FfiConverterTypeOfferSummary.read(from: &buf)
+        )
+        
+        case 2: return .accepted(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf)
+        )
+        
+        case 3: return .declined(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 4: return .completed(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf), received: try FfiConverterSequenceString.read(from: &buf), sent: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 5: return .expired(exchange: try FfiConverterString.read(from: &buf), role: try FfiConverterTypeRole.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TransferEvent, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .offerReceived(offer):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeOfferSummary.write(offer, into: &buf)
+            
+        
+        case let .accepted(exchange,role):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            
+        
+        case let .declined(exchange,role,reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .completed(exchange,role,received,sent):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            FfiConverterSequenceString.write(received, into: &buf)
+            FfiConverterSequenceString.write(sent, into: &buf)
+            
+        
+        case let .expired(exchange,role):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(exchange, into: &buf)
+            FfiConverterTypeRole.write(role, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferEvent_lift(_ buf: RustBuffer) throws -> TransferEvent {
+    return try FfiConverterTypeTransferEvent.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTransferEvent_lower(_ value: TransferEvent) -> RustBuffer {
+    return FfiConverterTypeTransferEvent.lower(value)
 }
 
 
@@ -2382,6 +5516,12 @@ enum WalletError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case InvalidInput(errorMessage: String
     )
+    /**
+     * The wallet cannot take calls now (a p2p node is starting or
+     * stopping with it, or the library's runtime failed); try again.
+     */
+    case Unavailable(errorMessage: String
+    )
 
     
 
@@ -2469,6 +5609,9 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
             errorMessage: try FfiConverterString.read(from: &buf)
             )
         case 20: return .InvalidInput(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 21: return .Unavailable(
             errorMessage: try FfiConverterString.read(from: &buf)
             )
 
@@ -2582,6 +5725,11 @@ public struct FfiConverterTypeWalletError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(20))
             FfiConverterString.write(errorMessage, into: &buf)
             
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(21))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
         }
     }
 }
@@ -2652,6 +5800,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeAmount: FfiConverterRustBuffer {
     typealias SwiftType = Amount?
 
@@ -2670,6 +5842,79 @@ fileprivate struct FfiConverterOptionTypeAmount: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypeAmount.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeExaminationResult: FfiConverterRustBuffer {
+    typealias SwiftType = ExaminationResult?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeExaminationResult.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeExaminationResult.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeNodeEvent: FfiConverterRustBuffer {
+    typealias SwiftType = NodeEvent?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNodeEvent.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNodeEvent.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -2747,6 +5992,179 @@ fileprivate struct FfiConverterSequenceTypeInstrumentSummary: FfiConverterRustBu
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeItemSummary: FfiConverterRustBuffer {
+    typealias SwiftType = [ItemSummary]
+
+    public static func write(_ value: [ItemSummary], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeItemSummary.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ItemSummary] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ItemSummary]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeItemSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRetransmit: FfiConverterRustBuffer {
+    typealias SwiftType = [Retransmit]
+
+    public static func write(_ value: [Retransmit], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRetransmit.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Retransmit] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Retransmit]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRetransmit.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTransferStep: FfiConverterRustBuffer {
+    typealias SwiftType = [TransferStep]
+
+    public static func write(_ value: [TransferStep], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTransferStep.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TransferStep] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TransferStep]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTransferStep.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTransferSummary: FfiConverterRustBuffer {
+    typealias SwiftType = [TransferSummary]
+
+    public static func write(_ value: [TransferSummary], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTransferSummary.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TransferSummary] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TransferSummary]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTransferSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTransferEvent: FfiConverterRustBuffer {
+    typealias SwiftType = [TransferEvent]
+
+    public static func write(_ value: [TransferEvent], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTransferEvent.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TransferEvent] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TransferEvent]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTransferEvent.read(from: &buf))
+        }
+        return seq
+    }
+}
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureTesseraFfiInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
+    }
+}
 /**
  * The version of this library, for an app's about screen and bug reports.
  * Also the cheapest call there is, which the JVM suite uses to measure the
@@ -2767,6 +6185,26 @@ public func generateStorageKey() -> Data  {
     return try!  FfiConverterData.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_tessera_ffi_fn_func_generate_storage_key(uniffiCallStatus
+    )
+})
+}
+/**
+ * All interfaces (QUIC and TCP), mDNS on: a phone on a Wi-Fi network.
+ */
+public func defaultNodeConfig() -> NodeConfig  {
+    return try!  FfiConverterTypeNodeConfig_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_func_default_node_config(uniffiCallStatus
+    )
+})
+}
+/**
+ * Loopback only (QUIC and TCP on 127.0.0.1), no mDNS: tests and demos.
+ */
+public func loopbackNodeConfig() -> NodeConfig  {
+    return try!  FfiConverterTypeNodeConfig_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_func_loopback_node_config(uniffiCallStatus
     )
 })
 }
@@ -2792,7 +6230,103 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_func_generate_storage_key() != 55561) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_func_default_node_config() != 62154) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_func_loopback_node_config() != 780) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_keystore_storage_key() != 52716) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_nfcchannel_transceive() != 27945) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_accept() != 27506) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_decline() != 14647) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_dial() != 55056) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_next_event() != 20349) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_offer() != 57750) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_peer_id() != 16134) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_stop() != 34755) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_p2pnode_uri() != 33052) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_accept_gifts() != 38781) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_choose() != 27273) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_deactivate() != 58746) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_last_result() != 56212) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_nfc_transfer() != 49235) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_process_apdu() != 26025) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_queue_transfer_reply() != 48731) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_take_transfer_events() != 35478) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_start_node() != 7817) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_buy() != 14398) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_refund() != 30831) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_sync() != 19687) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_top_up() != 17892) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_withdraw() != 42295) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_accept_offer() != 20945) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_decline_offer() != 54243) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_handle_transfer() != 53203) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_offer_transfer() != 54318) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_resume_transfers() != 47766) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_transfer_tick() != 58690) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_transfers() != 53718) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_wallet_account_key() != 26157) {
@@ -2828,13 +6362,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_wallet_pin_registry() != 54928) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_wallet_registry_key() != 34503) {
+    if (uniffi_tessera_ffi_checksum_method_wallet_registry_key() != 53929) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_wallet_tickets() != 27319) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tessera_ffi_checksum_method_wallet_trust_list_version() != 56897) {
+    if (uniffi_tessera_ffi_checksum_method_wallet_trust_list_version() != 40424) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_wallet_verify() != 7806) {
@@ -2848,6 +6382,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitKeystore()
+    uniffiCallbackInitNfcChannel()
     return InitializationResult.ok
 }()
 

@@ -250,6 +250,13 @@ typedef void (*UniffiCallbackInterfaceKeystoreMethod0)(uint64_t, RustBuffer, Rus
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_NFC_CHANNEL_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_NFC_CHANNEL_METHOD0
+typedef void (*UniffiCallbackInterfaceNfcChannelMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYSTORE
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_KEYSTORE
 typedef struct UniffiVTableCallbackInterfaceKeystore {
@@ -257,6 +264,15 @@ typedef struct UniffiVTableCallbackInterfaceKeystore {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceKeystoreMethod0 _Nonnull storageKey;
 } UniffiVTableCallbackInterfaceKeystore;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_NFC_CHANNEL
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_NFC_CHANNEL
+typedef struct UniffiVTableCallbackInterfaceNfcChannel {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceNfcChannelMethod0 _Nonnull transceive;
+} UniffiVTableCallbackInterfaceNfcChannel;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_KEYSTORE
@@ -279,6 +295,76 @@ void uniffi_tessera_ffi_fn_init_callback_vtable_keystore(const UniffiVTableCallb
 RustBuffer uniffi_tessera_ffi_fn_method_keystore_storage_key(uint64_t ptr, RustBuffer wallet_salt, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_NFCCHANNEL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_NFCCHANNEL
+uint64_t uniffi_tessera_ffi_fn_clone_nfcchannel(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_NFCCHANNEL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_NFCCHANNEL
+void uniffi_tessera_ffi_fn_free_nfcchannel(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_NFCCHANNEL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_INIT_CALLBACK_VTABLE_NFCCHANNEL
+void uniffi_tessera_ffi_fn_init_callback_vtable_nfcchannel(const UniffiVTableCallbackInterfaceNfcChannel* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_NFCCHANNEL_TRANSCEIVE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_NFCCHANNEL_TRANSCEIVE
+RustBuffer uniffi_tessera_ffi_fn_method_nfcchannel_transceive(uint64_t ptr, RustBuffer command, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_P2PNODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_P2PNODE
+uint64_t uniffi_tessera_ffi_fn_clone_p2pnode(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_P2PNODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FREE_P2PNODE
+void uniffi_tessera_ffi_fn_free_p2pnode(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_ACCEPT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_ACCEPT
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_accept(uint64_t ptr, RustBuffer exchange
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_DECLINE
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_decline(uint64_t ptr, RustBuffer exchange, RustBuffer reason
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_DIAL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_DIAL
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_dial(uint64_t ptr, RustBuffer uri
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_NEXT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_NEXT_EVENT
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_next_event(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_OFFER
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_offer(uint64_t ptr, RustBuffer peer, RustBuffer items, RustBuffer terms, uint64_t ttl_seconds
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_PEER_ID
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_PEER_ID
+RustBuffer uniffi_tessera_ffi_fn_method_p2pnode_peer_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_STOP
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_stop(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_URI
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_P2PNODE_URI
+uint64_t uniffi_tessera_ffi_fn_method_p2pnode_uri(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_WALLET
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CLONE_WALLET
 uint64_t uniffi_tessera_ffi_fn_clone_wallet(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -297,6 +383,111 @@ uint64_t uniffi_tessera_ffi_fn_constructor_wallet_create(RustBuffer path, uint64
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_WALLET_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_CONSTRUCTOR_WALLET_OPEN
 uint64_t uniffi_tessera_ffi_fn_constructor_wallet_open(RustBuffer path, uint64_t keystore, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_ACCEPT_GIFTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_ACCEPT_GIFTS
+void uniffi_tessera_ffi_fn_method_wallet_accept_gifts(uint64_t ptr, int8_t yes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_CHOOSE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_CHOOSE
+void uniffi_tessera_ffi_fn_method_wallet_choose(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_DEACTIVATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_DEACTIVATE
+void uniffi_tessera_ffi_fn_method_wallet_deactivate(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_LAST_RESULT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_LAST_RESULT
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_last_result(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_NFC_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_NFC_TRANSFER
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_nfc_transfer(uint64_t ptr, uint64_t channel, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_PROCESS_APDU
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_PROCESS_APDU
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_process_apdu(uint64_t ptr, RustBuffer apdu, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_QUEUE_TRANSFER_REPLY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_QUEUE_TRANSFER_REPLY
+void uniffi_tessera_ffi_fn_method_wallet_queue_transfer_reply(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TAKE_TRANSFER_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TAKE_TRANSFER_EVENTS
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_take_transfer_events(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_START_NODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_START_NODE
+uint64_t uniffi_tessera_ffi_fn_method_wallet_start_node(uint64_t ptr, RustBuffer config
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_BUY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_BUY
+uint64_t uniffi_tessera_ffi_fn_method_wallet_buy(uint64_t ptr, RustBuffer url, RustBuffer event_id, RustBuffer zone, RustBuffer seat
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_REFUND
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_REFUND
+uint64_t uniffi_tessera_ffi_fn_method_wallet_refund(uint64_t ptr, RustBuffer url, RustBuffer ticket
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_SYNC
+uint64_t uniffi_tessera_ffi_fn_method_wallet_sync(uint64_t ptr, RustBuffer url
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TOP_UP
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TOP_UP
+uint64_t uniffi_tessera_ffi_fn_method_wallet_top_up(uint64_t ptr, RustBuffer url, RustBuffer currency, uint64_t minor, RustBuffer payment
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_WITHDRAW
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_WITHDRAW
+uint64_t uniffi_tessera_ffi_fn_method_wallet_withdraw(uint64_t ptr, RustBuffer url, RustBuffer currency, uint64_t minor
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_ACCEPT_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_ACCEPT_OFFER
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_accept_offer(uint64_t ptr, RustBuffer exchange, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_DECLINE_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_DECLINE_OFFER
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_decline_offer(uint64_t ptr, RustBuffer exchange, RustBuffer reason, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_HANDLE_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_HANDLE_TRANSFER
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_handle_transfer(uint64_t ptr, RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_OFFER_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_OFFER_TRANSFER
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_offer_transfer(uint64_t ptr, RustBuffer items, RustBuffer terms, uint64_t ttl_seconds, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_RESUME_TRANSFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_RESUME_TRANSFERS
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_resume_transfers(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TRANSFER_TICK
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TRANSFER_TICK
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_transfer_tick(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TRANSFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TRANSFERS
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_transfers(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_ACCOUNT_KEY
@@ -383,6 +574,18 @@ RustBuffer uniffi_tessera_ffi_fn_func_library_version(RustCallStatus *_Nonnull o
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GENERATE_STORAGE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_GENERATE_STORAGE_KEY
 RustBuffer uniffi_tessera_ffi_fn_func_generate_storage_key(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_DEFAULT_NODE_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_DEFAULT_NODE_CONFIG
+RustBuffer uniffi_tessera_ffi_fn_func_default_node_config(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_LOOPBACK_NODE_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_FUNC_LOOPBACK_NODE_CONFIG
+RustBuffer uniffi_tessera_ffi_fn_func_loopback_node_config(RustCallStatus *_Nonnull out_status
     
 );
 #endif
@@ -658,9 +861,201 @@ uint16_t uniffi_tessera_ffi_checksum_func_generate_storage_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_DEFAULT_NODE_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_DEFAULT_NODE_CONFIG
+uint16_t uniffi_tessera_ffi_checksum_func_default_node_config(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_LOOPBACK_NODE_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_FUNC_LOOPBACK_NODE_CONFIG
+uint16_t uniffi_tessera_ffi_checksum_func_loopback_node_config(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_KEYSTORE_STORAGE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_KEYSTORE_STORAGE_KEY
 uint16_t uniffi_tessera_ffi_checksum_method_keystore_storage_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_NFCCHANNEL_TRANSCEIVE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_NFCCHANNEL_TRANSCEIVE
+uint16_t uniffi_tessera_ffi_checksum_method_nfcchannel_transceive(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_ACCEPT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_ACCEPT
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_accept(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_DECLINE
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_decline(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_DIAL
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_DIAL
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_dial(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_NEXT_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_NEXT_EVENT
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_next_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_OFFER
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_offer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_PEER_ID
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_PEER_ID
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_peer_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_STOP
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_STOP
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_stop(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_URI
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_P2PNODE_URI
+uint16_t uniffi_tessera_ffi_checksum_method_p2pnode_uri(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_ACCEPT_GIFTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_ACCEPT_GIFTS
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_accept_gifts(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_CHOOSE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_CHOOSE
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_choose(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_DEACTIVATE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_DEACTIVATE
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_deactivate(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_LAST_RESULT
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_LAST_RESULT
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_last_result(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_NFC_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_NFC_TRANSFER
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_nfc_transfer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_PROCESS_APDU
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_PROCESS_APDU
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_process_apdu(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_QUEUE_TRANSFER_REPLY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_QUEUE_TRANSFER_REPLY
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_queue_transfer_reply(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TAKE_TRANSFER_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TAKE_TRANSFER_EVENTS
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_take_transfer_events(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_START_NODE
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_START_NODE
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_start_node(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_BUY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_BUY
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_buy(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_REFUND
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_REFUND
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_refund(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_SYNC
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_SYNC
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TOP_UP
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TOP_UP
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_top_up(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_WITHDRAW
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_WITHDRAW
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_withdraw(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_ACCEPT_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_ACCEPT_OFFER
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_accept_offer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_DECLINE_OFFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_DECLINE_OFFER
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_decline_offer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_HANDLE_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_HANDLE_TRANSFER
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_handle_transfer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_OFFER_TRANSFER
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_OFFER_TRANSFER
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_offer_transfer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_RESUME_TRANSFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_RESUME_TRANSFERS
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_resume_transfers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TRANSFER_TICK
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TRANSFER_TICK
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_transfer_tick(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TRANSFERS
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_TRANSFERS
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_transfers(void
     
 );
 #endif

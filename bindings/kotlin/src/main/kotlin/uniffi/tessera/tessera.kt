@@ -31,6 +31,13 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.coroutines.resume
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.GlobalScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -653,6 +660,9 @@ internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
 internal interface UniffiCallbackInterfaceKeystoreMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`walletSalt`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceNfcChannelMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`command`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "storageKey")
 internal open class UniffiVTableCallbackInterfaceKeystore(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -669,6 +679,25 @@ internal open class UniffiVTableCallbackInterfaceKeystore(
         `uniffiFree` = other.`uniffiFree`
         `uniffiClone` = other.`uniffiClone`
         `storageKey` = other.`storageKey`
+    }
+
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "transceive")
+internal open class UniffiVTableCallbackInterfaceNfcChannel(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `transceive`: UniffiCallbackInterfaceNfcChannelMethod0? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `transceive`: UniffiCallbackInterfaceNfcChannelMethod0? = null,
+    ): UniffiVTableCallbackInterfaceNfcChannel(`uniffiFree`,`uniffiClone`,`transceive`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceNfcChannel) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `transceive` = other.`transceive`
     }
 
 }
@@ -701,7 +730,71 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_func_generate_storage_key(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_func_default_node_config(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_func_loopback_node_config(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_keystore_storage_key(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_nfcchannel_transceive(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_accept(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_decline(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_dial(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_next_event(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_offer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_peer_id(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_stop(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_p2pnode_uri(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_accept_gifts(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_choose(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_deactivate(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_last_result(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_nfc_transfer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_process_apdu(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_queue_transfer_reply(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_take_transfer_events(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_start_node(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_buy(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_refund(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_sync(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_top_up(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_withdraw(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_accept_offer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_decline_offer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_handle_transfer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_offer_transfer(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_resume_transfers(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_transfer_tick(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_transfers(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_wallet_account_key(
     ): Int
@@ -754,6 +847,7 @@ internal object UniffiLib {
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "tessera"))
         uniffiCallbackInterfaceKeystore.register(this)
+        uniffiCallbackInterfaceNfcChannel.register(this)
         
     }
 
@@ -766,6 +860,34 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_keystore_storage_key(`ptr`: Long,`walletSalt`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_clone_nfcchannel(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_nfcchannel(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_init_callback_vtable_nfcchannel(`vtable`: UniffiVTableCallbackInterfaceNfcChannel,
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_nfcchannel_transceive(`ptr`: Long,`command`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_clone_p2pnode(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_tessera_ffi_fn_free_p2pnode(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_accept(`ptr`: Long,`exchange`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_decline(`ptr`: Long,`exchange`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_dial(`ptr`: Long,`uri`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_next_event(`ptr`: Long,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_offer(`ptr`: Long,`peer`: RustBuffer.ByValue,`items`: RustBuffer.ByValue,`terms`: RustBuffer.ByValue,`ttlSeconds`: Long,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_peer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_stop(`ptr`: Long,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_p2pnode_uri(`ptr`: Long,
+    ): Long
     external fun uniffi_tessera_ffi_fn_clone_wallet(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_tessera_ffi_fn_free_wallet(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -774,6 +896,48 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_tessera_ffi_fn_constructor_wallet_open(`path`: RustBuffer.ByValue,`keystore`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_accept_gifts(`ptr`: Long,`yes`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_wallet_choose(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_wallet_deactivate(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_wallet_last_result(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_nfc_transfer(`ptr`: Long,`channel`: Long,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_process_apdu(`ptr`: Long,`apdu`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_queue_transfer_reply(`ptr`: Long,`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_tessera_ffi_fn_method_wallet_take_transfer_events(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_start_node(`ptr`: Long,`config`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_buy(`ptr`: Long,`url`: RustBuffer.ByValue,`eventId`: RustBuffer.ByValue,`zone`: RustBuffer.ByValue,`seat`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_refund(`ptr`: Long,`url`: RustBuffer.ByValue,`ticket`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_sync(`ptr`: Long,`url`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_top_up(`ptr`: Long,`url`: RustBuffer.ByValue,`currency`: RustBuffer.ByValue,`minor`: Long,`payment`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_withdraw(`ptr`: Long,`url`: RustBuffer.ByValue,`currency`: RustBuffer.ByValue,`minor`: Long,
+    ): Long
+    external fun uniffi_tessera_ffi_fn_method_wallet_accept_offer(`ptr`: Long,`exchange`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_decline_offer(`ptr`: Long,`exchange`: RustBuffer.ByValue,`reason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_handle_transfer(`ptr`: Long,`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_offer_transfer(`ptr`: Long,`items`: RustBuffer.ByValue,`terms`: RustBuffer.ByValue,`ttlSeconds`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_resume_transfers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_transfer_tick(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_transfers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_wallet_account_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_wallet_balance(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -807,6 +971,10 @@ internal object UniffiLib {
     external fun uniffi_tessera_ffi_fn_func_library_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_func_generate_storage_key(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_func_default_node_config(uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_func_loopback_node_config(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_tessera_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -933,7 +1101,103 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_func_generate_storage_key() and 0xFFFF) != 55561) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_func_default_node_config() and 0xFFFF) != 62154) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_func_loopback_node_config() and 0xFFFF) != 780) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_keystore_storage_key() and 0xFFFF) != 52716) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_nfcchannel_transceive() and 0xFFFF) != 27945) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_accept() and 0xFFFF) != 27506) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_decline() and 0xFFFF) != 14647) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_dial() and 0xFFFF) != 55056) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_next_event() and 0xFFFF) != 20349) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_offer() and 0xFFFF) != 57750) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_peer_id() and 0xFFFF) != 16134) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_stop() and 0xFFFF) != 34755) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_p2pnode_uri() and 0xFFFF) != 33052) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_accept_gifts() and 0xFFFF) != 38781) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_choose() and 0xFFFF) != 27273) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_deactivate() and 0xFFFF) != 58746) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_last_result() and 0xFFFF) != 56212) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_nfc_transfer() and 0xFFFF) != 49235) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_process_apdu() and 0xFFFF) != 26025) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_queue_transfer_reply() and 0xFFFF) != 48731) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_take_transfer_events() and 0xFFFF) != 35478) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_start_node() and 0xFFFF) != 7817) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_buy() and 0xFFFF) != 14398) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_refund() and 0xFFFF) != 30831) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_sync() and 0xFFFF) != 19687) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_top_up() and 0xFFFF) != 17892) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_withdraw() and 0xFFFF) != 42295) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_accept_offer() and 0xFFFF) != 20945) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_decline_offer() and 0xFFFF) != 54243) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_handle_transfer() and 0xFFFF) != 53203) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_offer_transfer() and 0xFFFF) != 54318) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_resume_transfers() and 0xFFFF) != 47766) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_transfer_tick() and 0xFFFF) != 58690) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_transfers() and 0xFFFF) != 53718) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_account_key() and 0xFFFF) != 26157) {
@@ -969,13 +1233,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_pin_registry() and 0xFFFF) != 54928) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_registry_key() and 0xFFFF) != 34503) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_registry_key() and 0xFFFF) != 53929) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_tickets() and 0xFFFF) != 27319) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_trust_list_version() and 0xFFFF) != 56897) {
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_trust_list_version() and 0xFFFF) != 40424) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_verify() and 0xFFFF) != 7806) {
@@ -1000,6 +1264,46 @@ public fun uniffiEnsureInitialized() {
 }
 
 // Async support
+// Async return type handlers
+
+internal const val UNIFFI_RUST_FUTURE_POLL_READY = 0.toByte()
+internal const val UNIFFI_RUST_FUTURE_POLL_WAKE = 1.toByte()
+
+internal val uniffiContinuationHandleMap = UniffiHandleMap<CancellableContinuation<Byte>>()
+
+// FFI type for Rust future continuations
+internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContinuationCallback {
+    override fun callback(data: Long, pollResult: Byte) {
+        uniffiContinuationHandleMap.remove(data).resume(pollResult)
+    }
+}
+
+internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
+    rustFuture: Long,
+    pollFunc: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
+    completeFunc: (Long, UniffiRustCallStatus) -> F,
+    freeFunc: (Long) -> Unit,
+    liftFunc: (F) -> T,
+    errorHandler: UniffiRustCallStatusErrorHandler<E>
+): T {
+    try {
+        do {
+            val pollResult = suspendCancellableCoroutine<Byte> { continuation ->
+                pollFunc(
+                    rustFuture,
+                    uniffiRustFutureContinuationCallbackImpl,
+                    uniffiContinuationHandleMap.insert(continuation)
+                )
+            }
+        } while (pollResult != UNIFFI_RUST_FUTURE_POLL_READY);
+
+        return liftFunc(
+            uniffiRustCallWithError(errorHandler, { status -> completeFunc(rustFuture, status) })
+        )
+    } finally {
+        freeFunc(rustFuture)
+    }
+}
 
 // Public interface members begin here.
 
@@ -1245,6 +1549,29 @@ public object FfiConverterULong: FfiConverter<ULong, Long> {
 
     override fun write(value: ULong, buf: ByteBuffer) {
         buf.putLong(value.toLong())
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterBoolean: FfiConverter<Boolean, Byte> {
+    override fun lift(value: Byte): Boolean {
+        return value.toInt() != 0
+    }
+
+    override fun read(buf: ByteBuffer): Boolean {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: Boolean): Byte {
+        return if (value) 1.toByte() else 0.toByte()
+    }
+
+    override fun allocationSize(value: Boolean) = 1UL
+
+    override fun write(value: Boolean, buf: ByteBuffer) {
+        buf.put(lower(value))
     }
 }
 
@@ -1755,9 +2082,946 @@ public object FfiConverterTypeKeystore: FfiConverter<Keystore, Long> {
 
 
 /**
+ * The platform's NFC connection to the other phone, implemented by the app
+ * (Android `IsoDep.transceive`, iOS `NFCISO7816Tag.sendCommand`).
+ */
+public interface NfcChannel {
+    
+    /**
+     * Sends one command APDU and returns the response APDU (data + SW1 SW2).
+     */
+    fun `transceive`(`command`: kotlin.ByteArray): kotlin.ByteArray
+    
+    companion object
+}
+
+/**
+ * The platform's NFC connection to the other phone, implemented by the app
+ * (Android `IsoDep.transceive`, iOS `NFCISO7816Tag.sendCommand`).
+ */
+open class NfcChannelImpl: Disposable, AutoCloseable, NfcChannel
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_nfcchannel(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_nfcchannel(handle, status)
+        }
+    }
+
+    
+    /**
+     * Sends one command APDU and returns the response APDU (data + SW1 SW2).
+     */
+    @Throws(NfcChannelException::class)override fun `transceive`(`command`: kotlin.ByteArray): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NfcChannelException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_nfcchannel_transceive(
+        it,
+        
+        FfiConverterByteArray.lower(`command`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceNfcChannel {
+    internal object `transceive`: UniffiCallbackInterfaceNfcChannelMethod0 {
+        override fun callback(`uniffiHandle`: Long,`command`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeNfcChannel.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`transceive`(
+                    FfiConverterByteArray.lift(`command`),
+                )
+            }
+            val writeReturn = { value: kotlin.ByteArray -> uniffiOutReturn.setValue(FfiConverterByteArray.lower(value)) }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: NfcChannelException -> FfiConverterTypeNfcChannelError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeNfcChannel.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeNfcChannel.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceNfcChannel.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `transceive`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_tessera_ffi_fn_init_callback_vtable_nfcchannel(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNfcChannel: FfiConverter<NfcChannel, Long> {
+    internal val handleMap = UniffiHandleMap<NfcChannel>()
+
+    override fun lower(value: NfcChannel): Long {
+        if (value is NfcChannelImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): NfcChannel {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return NfcChannelImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): NfcChannel {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: NfcChannel) = 8UL
+
+    override fun write(value: NfcChannel, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * A running node. `stop()` gives the wallet back; so does dropping it
+ * (Kotlin `close()`, Swift deinit).
+ */
+public interface P2pNodeInterface {
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    suspend fun `accept`(`exchange`: kotlin.String)
+    
+    /**
+     * The user said no.
+     */
+    suspend fun `decline`(`exchange`: kotlin.String, `reason`: kotlin.String)
+    
+    /**
+     * Learns a peer's addresses from its URI and connects.
+     */
+    suspend fun `dial`(`uri`: kotlin.String)
+    
+    /**
+     * The next event; `None` once the node has stopped.
+     */
+    suspend fun `nextEvent`(): NodeEvent?
+    
+    /**
+     * Offers `items` to `peer` (dial it first, or let mDNS find it); the
+     * exchange id. Progress comes as events.
+     */
+    suspend fun `offer`(`peer`: kotlin.String, `items`: List<kotlin.String>, `terms`: OfferTerms, `ttlSeconds`: kotlin.ULong): kotlin.String
+    
+    /**
+     * This node's peer id.
+     */
+    fun `peerId`(): kotlin.String
+    
+    /**
+     * Stops the node and gives the wallet back to its `Wallet` object.
+     */
+    suspend fun `stop`()
+    
+    /**
+     * This node's `tessera:` URI (peer id and addresses), for a QR code.
+     */
+    suspend fun `uri`(): kotlin.String
+    
+    companion object
+}
+
+/**
+ * A running node. `stop()` gives the wallet back; so does dropping it
+ * (Kotlin `close()`, Swift deinit).
+ */
+open class P2pNode: Disposable, AutoCloseable, P2pNodeInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_tessera_ffi_fn_free_p2pnode(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_tessera_ffi_fn_clone_p2pnode(handle, status)
+        }
+    }
+
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `accept`(`exchange`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_accept(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`exchange`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The user said no.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `decline`(`exchange`: kotlin.String, `reason`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_decline(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`exchange`),
+        FfiConverterString.lower(`reason`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Learns a peer's addresses from its URI and connects.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `dial`(`uri`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_dial(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`uri`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The next event; `None` once the node has stopped.
+     */
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `nextEvent`() : NodeEvent? {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_next_event(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterOptionalTypeNodeEvent.lift(it) },
+        // Error FFI converter
+        UniffiNullRustCallStatusErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Offers `items` to `peer` (dial it first, or let mDNS find it); the
+     * exchange id. Progress comes as events.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `offer`(`peer`: kotlin.String, `items`: List<kotlin.String>, `terms`: OfferTerms, `ttlSeconds`: kotlin.ULong) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_offer(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`peer`),
+        FfiConverterSequenceString.lower(`items`),
+        FfiConverterTypeOfferTerms.lower(`terms`),
+        FfiConverterULong.lower(`ttlSeconds`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * This node's peer id.
+     */override fun `peerId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_peer_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Stops the node and gives the wallet back to its `Wallet` object.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `stop`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_stop(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * This node's `tessera:` URI (peer id and addresses), for a QR code.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `uri`() : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_p2pnode_uri(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeP2pNode: FfiConverter<P2pNode, Long> {
+    override fun lower(value: P2pNode): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): P2pNode {
+        return P2pNode(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): P2pNode {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: P2pNode) = 8UL
+
+    override fun write(value: P2pNode, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A Tessera wallet stored in one SQLite file.
  */
 public interface WalletInterface {
+    
+    /**
+     * Whether gifts offered by tap are accepted at once (the user opened
+     * the receive screen). Sales always wait for the user.
+     */
+    fun `acceptGifts`(`yes`: kotlin.Boolean)
+    
+    /**
+     * What to present at the next tap (id in hex); `None` lets the wallet
+     * pick by the gate's event and zone.
+     */
+    fun `choose`(`id`: kotlin.String?)
+    
+    /**
+     * The field was lost (`HostApduService.onDeactivated`): a half-done
+     * presentation is dropped, nothing is kept.
+     */
+    fun `deactivate`()
+    
+    /**
+     * What the last gate certificate did, if any (the gate-answer screen).
+     */
+    fun `lastResult`(): ExaminationResult?
+    
+    /**
+     * One phone-to-phone tap as the reader: sends `message` (an offer from
+     * `offer_transfer`, or an empty poll to collect the receiver's answer)
+     * and drives the exchange over `channel` as far as it goes. Blocks for
+     * the tap: call it from the NFC callback's thread.
+     */
+    fun `nfcTransfer`(`channel`: NfcChannel, `message`: kotlin.ByteArray): NfcTransferStep
+    
+    /**
+     * Answers one command APDU from a gate or another phone; never throws.
+     * Forward `HostApduService.processCommandApdu` here.
+     */
+    fun `processApdu`(`apdu`: kotlin.ByteArray): kotlin.ByteArray
+    
+    /**
+     * After the user answered an offer received by tap: the reply (the
+     * step's bytes from `accept_offer`/`decline_offer`) the sender's next
+     * tap collects.
+     */
+    fun `queueTransferReply`(`bytes`: kotlin.ByteArray)
+    
+    /**
+     * Transfer events from taps since the last call.
+     */
+    fun `takeTransferEvents`(): List<TransferEvent>
+    
+    /**
+     * Starts a p2p node that owns this wallet until it stops. Fails with
+     * `AlreadyRunning` when a node already has it.
+     */
+    suspend fun `startNode`(`config`: NodeConfig): P2pNode
+    
+    /**
+     * Buys a ticket for `event_id` in `zone`: pays with held notes (the
+     * account balance covers a shortfall and keeps any excess); the ticket's id.
+     */
+    suspend fun `buy`(`url`: kotlin.String, `eventId`: kotlin.String, `zone`: kotlin.String, `seat`: kotlin.String?): kotlin.String
+    
+    /**
+     * Gives a ticket back for notes of its face price; the notes' ids.
+     */
+    suspend fun `refund`(`url`: kotlin.String, `ticket`: kotlin.String): List<kotlin.String>
+    
+    /**
+     * Pins the registry at `url` (first time), installs its trust and deny
+     * lists, uploads chains for reconciliation, applies the answer and
+     * fetches notices.
+     */
+    suspend fun `sync`(`url`: kotlin.String): SyncReport
+    
+    /**
+     * Credits the account through the payment provider (`payment` is the
+     * provider's token); the new account balance.
+     */
+    suspend fun `topUp`(`url`: kotlin.String, `currency`: kotlin.String, `minor`: kotlin.ULong, `payment`: kotlin.String): kotlin.ULong
+    
+    /**
+     * Notes worth `minor` from the account balance, to fresh holder keys.
+     */
+    suspend fun `withdraw`(`url`: kotlin.String, `currency`: kotlin.String, `minor`: kotlin.ULong): List<kotlin.String>
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    fun `acceptOffer`(`exchange`: kotlin.String): TransferStep
+    
+    /**
+     * The user said no; `reason` goes to the sender.
+     */
+    fun `declineOffer`(`exchange`: kotlin.String, `reason`: kotlin.String): TransferStep
+    
+    /**
+     * Handles any transfer message from a peer, as sender or receiver.
+     */
+    fun `handleTransfer`(`bytes`: kotlin.ByteArray): TransferStep
+    
+    /**
+     * Offers `items` (ids in hex) on `terms`, open for `ttl_seconds`. The
+     * items become pending-out before the offer's bytes are returned.
+     */
+    fun `offerTransfer`(`items`: List<kotlin.String>, `terms`: OfferTerms, `ttlSeconds`: kotlin.ULong): OfferMade
+    
+    /**
+     * After a restart: the messages to send again so exchanges move on.
+     */
+    fun `resumeTransfers`(): List<Retransmit>
+    
+    /**
+     * Expires offers whose time has passed; call it at the steps' timeouts.
+     */
+    fun `transferTick`(): List<TransferStep>
+    
+    /**
+     * Exchanges in this wallet, in progress first.
+     */
+    fun `transfers`(): List<TransferSummary>
     
     /**
      * The account key (hex): this wallet's identity at the registry.
@@ -1942,6 +3206,438 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
             UniffiLib.uniffi_tessera_ffi_fn_clone_wallet(handle, status)
         }
     }
+
+    
+    /**
+     * Whether gifts offered by tap are accepted at once (the user opened
+     * the receive screen). Sales always wait for the user.
+     */override fun `acceptGifts`(`yes`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_accept_gifts(
+        it,
+        
+        FfiConverterBoolean.lower(`yes`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * What to present at the next tap (id in hex); `None` lets the wallet
+     * pick by the gate's event and zone.
+     */
+    @Throws(WalletException::class)override fun `choose`(`id`: kotlin.String?)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_choose(
+        it,
+        
+        FfiConverterOptionalString.lower(`id`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The field was lost (`HostApduService.onDeactivated`): a half-done
+     * presentation is dropped, nothing is kept.
+     */override fun `deactivate`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_deactivate(
+        it,
+        _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * What the last gate certificate did, if any (the gate-answer screen).
+     */override fun `lastResult`(): ExaminationResult? {
+            return FfiConverterOptionalTypeExaminationResult.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_last_result(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * One phone-to-phone tap as the reader: sends `message` (an offer from
+     * `offer_transfer`, or an empty poll to collect the receiver's answer)
+     * and drives the exchange over `channel` as far as it goes. Blocks for
+     * the tap: call it from the NFC callback's thread.
+     */
+    @Throws(NfcTransferException::class)override fun `nfcTransfer`(`channel`: NfcChannel, `message`: kotlin.ByteArray): NfcTransferStep {
+            return FfiConverterTypeNfcTransferStep.lift(
+    callWithHandle {
+    uniffiRustCallWithError(NfcTransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_nfc_transfer(
+        it,
+        
+        FfiConverterTypeNfcChannel.lower(`channel`),
+        FfiConverterByteArray.lower(`message`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers one command APDU from a gate or another phone; never throws.
+     * Forward `HostApduService.processCommandApdu` here.
+     */override fun `processApdu`(`apdu`: kotlin.ByteArray): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_process_apdu(
+        it,
+        
+        FfiConverterByteArray.lower(`apdu`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * After the user answered an offer received by tap: the reply (the
+     * step's bytes from `accept_offer`/`decline_offer`) the sender's next
+     * tap collects.
+     */override fun `queueTransferReply`(`bytes`: kotlin.ByteArray)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_queue_transfer_reply(
+        it,
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Transfer events from taps since the last call.
+     */override fun `takeTransferEvents`(): List<TransferEvent> {
+            return FfiConverterSequenceTypeTransferEvent.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_take_transfer_events(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Starts a p2p node that owns this wallet until it stops. Fails with
+     * `AlreadyRunning` when a node already has it.
+     */
+    @Throws(P2pException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `startNode`(`config`: NodeConfig) : P2pNode {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_start_node(
+                uniffiHandle,
+                
+        FfiConverterTypeNodeConfig.lower(`config`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeP2pNode.lift(it) },
+        // Error FFI converter
+        P2pException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Buys a ticket for `event_id` in `zone`: pays with held notes (the
+     * account balance covers a shortfall and keeps any excess); the ticket's id.
+     */
+    @Throws(RegistryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `buy`(`url`: kotlin.String, `eventId`: kotlin.String, `zone`: kotlin.String, `seat`: kotlin.String?) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_buy(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`eventId`),
+        FfiConverterString.lower(`zone`),
+        FfiConverterOptionalString.lower(`seat`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        RegistryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Gives a ticket back for notes of its face price; the notes' ids.
+     */
+    @Throws(RegistryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `refund`(`url`: kotlin.String, `ticket`: kotlin.String) : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_refund(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`ticket`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        RegistryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Pins the registry at `url` (first time), installs its trust and deny
+     * lists, uploads chains for reconciliation, applies the answer and
+     * fetches notices.
+     */
+    @Throws(RegistryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sync`(`url`: kotlin.String) : SyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_sync(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        RegistryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Credits the account through the payment provider (`payment` is the
+     * provider's token); the new account balance.
+     */
+    @Throws(RegistryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `topUp`(`url`: kotlin.String, `currency`: kotlin.String, `minor`: kotlin.ULong, `payment`: kotlin.String) : kotlin.ULong {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_top_up(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`currency`),
+        FfiConverterULong.lower(`minor`),
+        FfiConverterString.lower(`payment`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterULong.lift(it) },
+        // Error FFI converter
+        RegistryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Notes worth `minor` from the account balance, to fresh holder keys.
+     */
+    @Throws(RegistryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `withdraw`(`url`: kotlin.String, `currency`: kotlin.String, `minor`: kotlin.ULong) : List<kotlin.String> {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_tessera_ffi_fn_method_wallet_withdraw(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`url`),
+        FfiConverterString.lower(`currency`),
+        FfiConverterULong.lower(`minor`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_tessera_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_tessera_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterSequenceString.lift(it) },
+        // Error FFI converter
+        RegistryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * The user said yes to an offer received.
+     */
+    @Throws(TransferException::class)override fun `acceptOffer`(`exchange`: kotlin.String): TransferStep {
+            return FfiConverterTypeTransferStep.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_accept_offer(
+        it,
+        
+        FfiConverterString.lower(`exchange`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The user said no; `reason` goes to the sender.
+     */
+    @Throws(TransferException::class)override fun `declineOffer`(`exchange`: kotlin.String, `reason`: kotlin.String): TransferStep {
+            return FfiConverterTypeTransferStep.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_decline_offer(
+        it,
+        
+        FfiConverterString.lower(`exchange`),
+        FfiConverterString.lower(`reason`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Handles any transfer message from a peer, as sender or receiver.
+     */
+    @Throws(TransferException::class)override fun `handleTransfer`(`bytes`: kotlin.ByteArray): TransferStep {
+            return FfiConverterTypeTransferStep.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_handle_transfer(
+        it,
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Offers `items` (ids in hex) on `terms`, open for `ttl_seconds`. The
+     * items become pending-out before the offer's bytes are returned.
+     */
+    @Throws(TransferException::class)override fun `offerTransfer`(`items`: List<kotlin.String>, `terms`: OfferTerms, `ttlSeconds`: kotlin.ULong): OfferMade {
+            return FfiConverterTypeOfferMade.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_offer_transfer(
+        it,
+        
+        FfiConverterSequenceString.lower(`items`),
+        FfiConverterTypeOfferTerms.lower(`terms`),
+        FfiConverterULong.lower(`ttlSeconds`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * After a restart: the messages to send again so exchanges move on.
+     */
+    @Throws(TransferException::class)override fun `resumeTransfers`(): List<Retransmit> {
+            return FfiConverterSequenceTypeRetransmit.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_resume_transfers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Expires offers whose time has passed; call it at the steps' timeouts.
+     */
+    @Throws(TransferException::class)override fun `transferTick`(): List<TransferStep> {
+            return FfiConverterSequenceTypeTransferStep.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_transfer_tick(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Exchanges in this wallet, in progress first.
+     */
+    @Throws(TransferException::class)override fun `transfers`(): List<TransferSummary> {
+            return FfiConverterSequenceTypeTransferSummary.lift(
+    callWithHandle {
+    uniffiRustCallWithError(TransferException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_transfers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -2137,10 +3833,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * The pinned registry key (hex), if any.
-     */override fun `registryKey`(): kotlin.String? {
+     */
+    @Throws(WalletException::class)override fun `registryKey`(): kotlin.String? {
             return FfiConverterOptionalString.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(WalletException) { _status ->
     UniffiLib.uniffi_tessera_ffi_fn_method_wallet_registry_key(
         it,
         _status)
@@ -2170,10 +3867,11 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     
     /**
      * The installed trust list's version, if any.
-     */override fun `trustListVersion`(): kotlin.ULong? {
+     */
+    @Throws(WalletException::class)override fun `trustListVersion`(): kotlin.ULong? {
             return FfiConverterOptionalULong.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(WalletException) { _status ->
     UniffiLib.uniffi_tessera_ffi_fn_method_wallet_trust_list_version(
         it,
         _status)
@@ -2372,6 +4070,74 @@ public object FfiConverterTypeBalance: FfiConverterRustBuffer<Balance> {
             FfiConverterString.write(value.`currency`, buf)
             FfiConverterULong.write(value.`available`, buf)
             FfiConverterULong.write(value.`pendingOut`, buf)
+    }
+}
+
+
+
+/**
+ * What a gate's certificate did to the wallet at the last tap.
+ */
+data class ExaminationResult (
+    var `instrumentId`: kotlin.String
+    , 
+    /**
+     * Whether the gate admitted.
+     */
+    var `admitted`: kotlin.Boolean
+    , 
+    /**
+     * Why it refused, as the gate's screen says it.
+     */
+    var `refusal`: kotlin.String?
+    , 
+    /**
+     * Uses left now.
+     */
+    var `usesLeft`: kotlin.UShort
+    , 
+    /**
+     * The examination counter now.
+     */
+    var `counter`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeExaminationResult: FfiConverterRustBuffer<ExaminationResult> {
+    override fun read(buf: ByteBuffer): ExaminationResult {
+        return ExaminationResult(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterUShort.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ExaminationResult) = (
+            FfiConverterString.allocationSize(value.`instrumentId`) +
+            FfiConverterBoolean.allocationSize(value.`admitted`) +
+            FfiConverterOptionalString.allocationSize(value.`refusal`) +
+            FfiConverterUShort.allocationSize(value.`usesLeft`) +
+            FfiConverterUInt.allocationSize(value.`counter`)
+    )
+
+    override fun write(value: ExaminationResult, buf: ByteBuffer) {
+            FfiConverterString.write(value.`instrumentId`, buf)
+            FfiConverterBoolean.write(value.`admitted`, buf)
+            FfiConverterOptionalString.write(value.`refusal`, buf)
+            FfiConverterUShort.write(value.`usesLeft`, buf)
+            FfiConverterUInt.write(value.`counter`, buf)
     }
 }
 
@@ -2640,6 +4406,497 @@ public object FfiConverterTypeInstrumentSummary: FfiConverterRustBuffer<Instrume
             FfiConverterTypeStatus.write(value.`status`, buf)
             FfiConverterTypeHolding.write(value.`holding`, buf)
             FfiConverterUInt.write(value.`sequence`, buf)
+            FfiConverterULong.write(value.`updatedAt`, buf)
+    }
+}
+
+
+
+/**
+ * One instrument of an offer, for the screen.
+ */
+data class ItemSummary (
+    var `id`: kotlin.String
+    , 
+    var `kind`: Kind
+    , 
+    var `label`: kotlin.String
+    , 
+    var `amount`: Amount?
+    , 
+    /**
+     * Links after genesis or the registered certificate.
+     */
+    var `hops`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemSummary: FfiConverterRustBuffer<ItemSummary> {
+    override fun read(buf: ByteBuffer): ItemSummary {
+        return ItemSummary(
+            FfiConverterString.read(buf),
+            FfiConverterTypeKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeAmount.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ItemSummary) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`label`) +
+            FfiConverterOptionalTypeAmount.allocationSize(value.`amount`) +
+            FfiConverterUInt.allocationSize(value.`hops`)
+    )
+
+    override fun write(value: ItemSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`label`, buf)
+            FfiConverterOptionalTypeAmount.write(value.`amount`, buf)
+            FfiConverterUInt.write(value.`hops`, buf)
+    }
+}
+
+
+
+/**
+ * How to start a node.
+ */
+data class NodeConfig (
+    /**
+     * Multiaddresses to listen on (`/ip4/0.0.0.0/udp/0/quic-v1`).
+     */
+    var `listen`: List<kotlin.String>
+    , 
+    /**
+     * Find peers on the local network with mDNS.
+     */
+    var `mdns`: kotlin.Boolean
+    , 
+    /**
+     * A relay to reserve a slot at (its address ending in `/p2p/<id>`).
+     */
+    var `relay`: kotlin.String?
+    , 
+    /**
+     * Idle connections close after this many seconds.
+     */
+    var `idleTimeoutSeconds`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
+    override fun read(buf: ByteBuffer): NodeConfig {
+        return NodeConfig(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NodeConfig) = (
+            FfiConverterSequenceString.allocationSize(value.`listen`) +
+            FfiConverterBoolean.allocationSize(value.`mdns`) +
+            FfiConverterOptionalString.allocationSize(value.`relay`) +
+            FfiConverterULong.allocationSize(value.`idleTimeoutSeconds`)
+    )
+
+    override fun write(value: NodeConfig, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`listen`, buf)
+            FfiConverterBoolean.write(value.`mdns`, buf)
+            FfiConverterOptionalString.write(value.`relay`, buf)
+            FfiConverterULong.write(value.`idleTimeoutSeconds`, buf)
+    }
+}
+
+
+
+/**
+ * An offer just made: its exchange id and the bytes to send.
+ */
+data class OfferMade (
+    var `exchange`: kotlin.String
+    , 
+    var `step`: TransferStep
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferMade: FfiConverterRustBuffer<OfferMade> {
+    override fun read(buf: ByteBuffer): OfferMade {
+        return OfferMade(
+            FfiConverterString.read(buf),
+            FfiConverterTypeTransferStep.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfferMade) = (
+            FfiConverterString.allocationSize(value.`exchange`) +
+            FfiConverterTypeTransferStep.allocationSize(value.`step`)
+    )
+
+    override fun write(value: OfferMade, buf: ByteBuffer) {
+            FfiConverterString.write(value.`exchange`, buf)
+            FfiConverterTypeTransferStep.write(value.`step`, buf)
+    }
+}
+
+
+
+/**
+ * An offer as the receiver's screen shows it, after the verifier passed it.
+ */
+data class OfferSummary (
+    var `offerId`: kotlin.String
+    , 
+    /**
+     * The sender's account key.
+     */
+    var `sender`: kotlin.String
+    , 
+    var `items`: List<ItemSummary>
+    , 
+    /**
+     * The price, for a sale.
+     */
+    var `price`: Amount?
+    , 
+    /**
+     * Answer before this time.
+     */
+    var `expiresAt`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferSummary: FfiConverterRustBuffer<OfferSummary> {
+    override fun read(buf: ByteBuffer): OfferSummary {
+        return OfferSummary(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemSummary.read(buf),
+            FfiConverterOptionalTypeAmount.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfferSummary) = (
+            FfiConverterString.allocationSize(value.`offerId`) +
+            FfiConverterString.allocationSize(value.`sender`) +
+            FfiConverterSequenceTypeItemSummary.allocationSize(value.`items`) +
+            FfiConverterOptionalTypeAmount.allocationSize(value.`price`) +
+            FfiConverterULong.allocationSize(value.`expiresAt`)
+    )
+
+    override fun write(value: OfferSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`offerId`, buf)
+            FfiConverterString.write(value.`sender`, buf)
+            FfiConverterSequenceTypeItemSummary.write(value.`items`, buf)
+            FfiConverterOptionalTypeAmount.write(value.`price`, buf)
+            FfiConverterULong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * A message to send again after a restart.
+ */
+data class Retransmit (
+    var `exchange`: kotlin.String
+    , 
+    var `role`: Role
+    , 
+    /**
+     * The offer's sender account key (the peer when this wallet received it).
+     */
+    var `sender`: kotlin.String
+    , 
+    var `bytes`: kotlin.ByteArray
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRetransmit: FfiConverterRustBuffer<Retransmit> {
+    override fun read(buf: ByteBuffer): Retransmit {
+        return Retransmit(
+            FfiConverterString.read(buf),
+            FfiConverterTypeRole.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterByteArray.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Retransmit) = (
+            FfiConverterString.allocationSize(value.`exchange`) +
+            FfiConverterTypeRole.allocationSize(value.`role`) +
+            FfiConverterString.allocationSize(value.`sender`) +
+            FfiConverterByteArray.allocationSize(value.`bytes`)
+    )
+
+    override fun write(value: Retransmit, buf: ByteBuffer) {
+            FfiConverterString.write(value.`exchange`, buf)
+            FfiConverterTypeRole.write(value.`role`, buf)
+            FfiConverterString.write(value.`sender`, buf)
+            FfiConverterByteArray.write(value.`bytes`, buf)
+    }
+}
+
+
+
+/**
+ * What a sync did.
+ */
+data class SyncReport (
+    /**
+     * Instruments now carried with a registered certificate.
+     */
+    var `certified`: List<kotlin.String>
+    , 
+    /**
+     * Instruments the registry says are held elsewhere now.
+     */
+    var `gone`: List<kotlin.String>
+    , 
+    /**
+     * Double transfers the registry caught (instrument ids).
+     */
+    var `conflicts`: List<kotlin.String>
+    , 
+    /**
+     * Items the registry refused, with its reasons.
+     */
+    var `refused`: List<kotlin.String>
+    , 
+    /**
+     * Trust-list version installed.
+     */
+    var `trustVersion`: kotlin.ULong
+    , 
+    /**
+     * Deny-list version installed.
+     */
+    var `denyVersion`: kotlin.ULong
+    , 
+    /**
+     * Notices received, as `kind` or `kind instrument-id`.
+     */
+    var `notices`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
+    override fun read(buf: ByteBuffer): SyncReport {
+        return SyncReport(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncReport) = (
+            FfiConverterSequenceString.allocationSize(value.`certified`) +
+            FfiConverterSequenceString.allocationSize(value.`gone`) +
+            FfiConverterSequenceString.allocationSize(value.`conflicts`) +
+            FfiConverterSequenceString.allocationSize(value.`refused`) +
+            FfiConverterULong.allocationSize(value.`trustVersion`) +
+            FfiConverterULong.allocationSize(value.`denyVersion`) +
+            FfiConverterSequenceString.allocationSize(value.`notices`)
+    )
+
+    override fun write(value: SyncReport, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`certified`, buf)
+            FfiConverterSequenceString.write(value.`gone`, buf)
+            FfiConverterSequenceString.write(value.`conflicts`, buf)
+            FfiConverterSequenceString.write(value.`refused`, buf)
+            FfiConverterULong.write(value.`trustVersion`, buf)
+            FfiConverterULong.write(value.`denyVersion`, buf)
+            FfiConverterSequenceString.write(value.`notices`, buf)
+    }
+}
+
+
+
+/**
+ * What one engine call asks the app to do.
+ */
+data class TransferStep (
+    /**
+     * Bytes to send to the peer, if any.
+     */
+    var `send`: kotlin.ByteArray?
+    , 
+    /**
+     * Events for the screen.
+     */
+    var `events`: List<TransferEvent>
+    , 
+    /**
+     * When to call `transfer_tick` next (Unix seconds), if anything waits on time.
+     */
+    var `timeout`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTransferStep: FfiConverterRustBuffer<TransferStep> {
+    override fun read(buf: ByteBuffer): TransferStep {
+        return TransferStep(
+            FfiConverterOptionalByteArray.read(buf),
+            FfiConverterSequenceTypeTransferEvent.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TransferStep) = (
+            FfiConverterOptionalByteArray.allocationSize(value.`send`) +
+            FfiConverterSequenceTypeTransferEvent.allocationSize(value.`events`) +
+            FfiConverterOptionalULong.allocationSize(value.`timeout`)
+    )
+
+    override fun write(value: TransferStep, buf: ByteBuffer) {
+            FfiConverterOptionalByteArray.write(value.`send`, buf)
+            FfiConverterSequenceTypeTransferEvent.write(value.`events`, buf)
+            FfiConverterOptionalULong.write(value.`timeout`, buf)
+    }
+}
+
+
+
+/**
+ * An exchange as the progress screen lists it.
+ */
+data class TransferSummary (
+    var `exchange`: kotlin.String
+    , 
+    var `role`: Role
+    , 
+    /**
+     * The state's name (`offered`, `accepted`, `certified`, `completed`, …).
+     */
+    var `state`: kotlin.String
+    , 
+    /**
+     * Whether it is over.
+     */
+    var `isFinal`: kotlin.Boolean
+    , 
+    var `offer`: OfferSummary
+    , 
+    var `updatedAt`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTransferSummary: FfiConverterRustBuffer<TransferSummary> {
+    override fun read(buf: ByteBuffer): TransferSummary {
+        return TransferSummary(
+            FfiConverterString.read(buf),
+            FfiConverterTypeRole.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterTypeOfferSummary.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TransferSummary) = (
+            FfiConverterString.allocationSize(value.`exchange`) +
+            FfiConverterTypeRole.allocationSize(value.`role`) +
+            FfiConverterString.allocationSize(value.`state`) +
+            FfiConverterBoolean.allocationSize(value.`isFinal`) +
+            FfiConverterTypeOfferSummary.allocationSize(value.`offer`) +
+            FfiConverterULong.allocationSize(value.`updatedAt`)
+    )
+
+    override fun write(value: TransferSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`exchange`, buf)
+            FfiConverterTypeRole.write(value.`role`, buf)
+            FfiConverterString.write(value.`state`, buf)
+            FfiConverterBoolean.write(value.`isFinal`, buf)
+            FfiConverterTypeOfferSummary.write(value.`offer`, buf)
             FfiConverterULong.write(value.`updatedAt`, buf)
     }
 }
@@ -2960,6 +5217,1310 @@ public object FfiConverterTypeKind: FfiConverterRustBuffer<Kind> {
 
 
 
+
+
+/**
+ * What the app's [`crate::NfcChannel`] throws when a transceive fails.
+ * Anything else it throws arrives as `Unexpected`.
+ */
+sealed class NfcChannelException: kotlin.Exception() {
+    
+    /**
+     * The other phone left the field (Android `TagLostException`, iOS
+     * `NFCReaderError.readerTransceiveErrorTagConnectionLost`).
+     */
+    class TagLost(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcChannelException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * Any other I/O failure of the NFC stack.
+     */
+    class Io(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcChannelException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The app's channel threw something it did not declare.
+     */
+    class Unexpected(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcChannelException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<NfcChannelException> {
+        override fun lift(error_buf: RustBuffer.ByValue): NfcChannelException = FfiConverterTypeNfcChannelError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNfcChannelError : FfiConverterRustBuffer<NfcChannelException> {
+    override fun read(buf: ByteBuffer): NfcChannelException {
+        
+
+        return when(buf.getInt()) {
+            1 -> NfcChannelException.TagLost(
+                FfiConverterString.read(buf),
+                )
+            2 -> NfcChannelException.Io(
+                FfiConverterString.read(buf),
+                )
+            3 -> NfcChannelException.Unexpected(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: NfcChannelException): ULong {
+        return when(value) {
+            is NfcChannelException.TagLost -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcChannelException.Io -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcChannelException.Unexpected -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+        }
+    }
+
+    override fun write(value: NfcChannelException, buf: ByteBuffer) {
+        when(value) {
+            is NfcChannelException.TagLost -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcChannelException.Io -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcChannelException.Unexpected -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+
+/**
+ * Why a phone-to-phone NFC tap stopped. Every step the engine took before
+ * was persisted: tap again (or finish over libp2p).
+ */
+sealed class NfcTransferException: kotlin.Exception() {
+    
+    /**
+     * The app's channel failed (tag lost, I/O, an undeclared exception).
+     */
+    class Channel(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The other phone answered with an error status word or broke the APDU framing.
+     */
+    class Card(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The other phone is not a Tessera wallet.
+     */
+    class UnknownProtocol(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * This wallet's engine refused the peer's message.
+     */
+    class Transfer(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The tap took more commands than any transfer needs.
+     */
+    class TooManyCommands(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    class Unavailable(
+        
+        val `errorMessage`: kotlin.String
+        ) : NfcTransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<NfcTransferException> {
+        override fun lift(error_buf: RustBuffer.ByValue): NfcTransferException = FfiConverterTypeNfcTransferError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNfcTransferError : FfiConverterRustBuffer<NfcTransferException> {
+    override fun read(buf: ByteBuffer): NfcTransferException {
+        
+
+        return when(buf.getInt()) {
+            1 -> NfcTransferException.Channel(
+                FfiConverterString.read(buf),
+                )
+            2 -> NfcTransferException.Card(
+                FfiConverterString.read(buf),
+                )
+            3 -> NfcTransferException.UnknownProtocol(
+                FfiConverterString.read(buf),
+                )
+            4 -> NfcTransferException.Transfer(
+                FfiConverterString.read(buf),
+                )
+            5 -> NfcTransferException.TooManyCommands(
+                FfiConverterString.read(buf),
+                )
+            6 -> NfcTransferException.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: NfcTransferException): ULong {
+        return when(value) {
+            is NfcTransferException.Channel -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcTransferException.Card -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcTransferException.UnknownProtocol -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcTransferException.Transfer -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcTransferException.TooManyCommands -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is NfcTransferException.Unavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+        }
+    }
+
+    override fun write(value: NfcTransferException, buf: ByteBuffer) {
+        when(value) {
+            is NfcTransferException.Channel -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcTransferException.Card -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcTransferException.UnknownProtocol -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcTransferException.Transfer -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcTransferException.TooManyCommands -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is NfcTransferException.Unavailable -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * How a phone-to-phone tap ended.
+ */
+sealed class NfcTransferStep {
+    
+    /**
+     * The receiver has not answered yet (its user decides): tap again with
+     * an empty message to collect the answer.
+     */
+    object AwaitingPeer : NfcTransferStep()
+    
+    
+    /**
+     * The exchange is complete on this side.
+     */
+    data class Done(
+        val `events`: List<uniffi.tessera.TransferEvent>) : NfcTransferStep()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNfcTransferStep : FfiConverterRustBuffer<NfcTransferStep>{
+    override fun read(buf: ByteBuffer): NfcTransferStep {
+        return when(buf.getInt()) {
+            1 -> NfcTransferStep.AwaitingPeer
+            2 -> NfcTransferStep.Done(
+                FfiConverterSequenceTypeTransferEvent.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: NfcTransferStep): ULong = when(value) {
+        is NfcTransferStep.AwaitingPeer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is NfcTransferStep.Done -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceTypeTransferEvent.allocationSize(value.`events`)
+            )
+        }
+    }
+
+    override fun write(value: NfcTransferStep, buf: ByteBuffer) {
+        when(value) {
+            is NfcTransferStep.AwaitingPeer -> {
+                buf.putInt(1)
+                Unit
+            }
+            is NfcTransferStep.Done -> {
+                buf.putInt(2)
+                FfiConverterSequenceTypeTransferEvent.write(value.`events`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What the app hears from the node.
+ */
+sealed class NodeEvent {
+    
+    /**
+     * The node listens on an address (direct or relayed).
+     */
+    data class Listening(
+        val `address`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * mDNS found a peer on the local network.
+     */
+    data class Discovered(
+        val `peer`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A connection to a peer is up.
+     */
+    data class Connected(
+        val `peer`: kotlin.String, 
+        val `relayed`: kotlin.Boolean) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A relay accepted the reservation: peers can reach this node through it.
+     */
+    data class RelayReservation(
+        val `relay`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A verified offer waits for the user.
+     */
+    data class OfferReceived(
+        val `peer`: kotlin.String, 
+        val `offer`: uniffi.tessera.OfferSummary) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The receiver accepted.
+     */
+    data class Accepted(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The receiver declined.
+     */
+    data class Declined(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role, 
+        val `reason`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The exchange completed on this side.
+     */
+    data class Completed(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role, 
+        val `received`: List<kotlin.String>, 
+        val `sent`: List<kotlin.String>) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * An offer expired unanswered.
+     */
+    data class Expired(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Something went wrong with an exchange or a peer.
+     */
+    data class Failed(
+        val `peer`: kotlin.String?, 
+        val `exchange`: kotlin.String?, 
+        val `reason`: kotlin.String) : NodeEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNodeEvent : FfiConverterRustBuffer<NodeEvent>{
+    override fun read(buf: ByteBuffer): NodeEvent {
+        return when(buf.getInt()) {
+            1 -> NodeEvent.Listening(
+                FfiConverterString.read(buf),
+                )
+            2 -> NodeEvent.Discovered(
+                FfiConverterString.read(buf),
+                )
+            3 -> NodeEvent.Connected(
+                FfiConverterString.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            4 -> NodeEvent.RelayReservation(
+                FfiConverterString.read(buf),
+                )
+            5 -> NodeEvent.OfferReceived(
+                FfiConverterString.read(buf),
+                FfiConverterTypeOfferSummary.read(buf),
+                )
+            6 -> NodeEvent.Accepted(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                )
+            7 -> NodeEvent.Declined(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                FfiConverterString.read(buf),
+                )
+            8 -> NodeEvent.Completed(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                FfiConverterSequenceString.read(buf),
+                FfiConverterSequenceString.read(buf),
+                )
+            9 -> NodeEvent.Expired(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                )
+            10 -> NodeEvent.Failed(
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: NodeEvent): ULong = when(value) {
+        is NodeEvent.Listening -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+            )
+        }
+        is NodeEvent.Discovered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`peer`)
+            )
+        }
+        is NodeEvent.Connected -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`peer`)
+                + FfiConverterBoolean.allocationSize(value.`relayed`)
+            )
+        }
+        is NodeEvent.RelayReservation -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`relay`)
+            )
+        }
+        is NodeEvent.OfferReceived -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`peer`)
+                + FfiConverterTypeOfferSummary.allocationSize(value.`offer`)
+            )
+        }
+        is NodeEvent.Accepted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+            )
+        }
+        is NodeEvent.Declined -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is NodeEvent.Completed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+                + FfiConverterSequenceString.allocationSize(value.`received`)
+                + FfiConverterSequenceString.allocationSize(value.`sent`)
+            )
+        }
+        is NodeEvent.Expired -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+            )
+        }
+        is NodeEvent.Failed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterOptionalString.allocationSize(value.`peer`)
+                + FfiConverterOptionalString.allocationSize(value.`exchange`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: NodeEvent, buf: ByteBuffer) {
+        when(value) {
+            is NodeEvent.Listening -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`address`, buf)
+                Unit
+            }
+            is NodeEvent.Discovered -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`peer`, buf)
+                Unit
+            }
+            is NodeEvent.Connected -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`peer`, buf)
+                FfiConverterBoolean.write(value.`relayed`, buf)
+                Unit
+            }
+            is NodeEvent.RelayReservation -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`relay`, buf)
+                Unit
+            }
+            is NodeEvent.OfferReceived -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`peer`, buf)
+                FfiConverterTypeOfferSummary.write(value.`offer`, buf)
+                Unit
+            }
+            is NodeEvent.Accepted -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                Unit
+            }
+            is NodeEvent.Declined -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is NodeEvent.Completed -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                FfiConverterSequenceString.write(value.`received`, buf)
+                FfiConverterSequenceString.write(value.`sent`, buf)
+                Unit
+            }
+            is NodeEvent.Expired -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                Unit
+            }
+            is NodeEvent.Failed -> {
+                buf.putInt(10)
+                FfiConverterOptionalString.write(value.`peer`, buf)
+                FfiConverterOptionalString.write(value.`exchange`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What a sender asks in return.
+ */
+sealed class OfferTerms {
+    
+    /**
+     * Nothing.
+     */
+    object Gift : OfferTerms()
+    
+    
+    /**
+     * A price in e-money; the wallet picks the payee keys and change.
+     */
+    data class Sale(
+        val `price`: uniffi.tessera.Amount) : OfferTerms()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfferTerms : FfiConverterRustBuffer<OfferTerms>{
+    override fun read(buf: ByteBuffer): OfferTerms {
+        return when(buf.getInt()) {
+            1 -> OfferTerms.Gift
+            2 -> OfferTerms.Sale(
+                FfiConverterTypeAmount.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: OfferTerms): ULong = when(value) {
+        is OfferTerms.Gift -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is OfferTerms.Sale -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeAmount.allocationSize(value.`price`)
+            )
+        }
+    }
+
+    override fun write(value: OfferTerms, buf: ByteBuffer) {
+        when(value) {
+            is OfferTerms.Gift -> {
+                buf.putInt(1)
+                Unit
+            }
+            is OfferTerms.Sale -> {
+                buf.putInt(2)
+                FfiConverterTypeAmount.write(value.`price`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why a p2p node call failed.
+ */
+sealed class P2pException: kotlin.Exception() {
+    
+    /**
+     * Building the swarm, listening or dialling failed.
+     */
+    class Transport(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The node has stopped.
+     */
+    class Stopped(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The transfer engine refused.
+     */
+    class Transfer(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * No address is known for the peer: dial its URI first.
+     */
+    class NoAddress(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * A node already runs with this wallet.
+     */
+    class AlreadyRunning(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet failed (reopening it after a failed start).
+     */
+    class Wallet(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * An argument from the app is malformed (peer id, address, URI, id).
+     */
+    class InvalidInput(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The runtime failed or the wallet is moving; try again.
+     */
+    class Unavailable(
+        
+        val `errorMessage`: kotlin.String
+        ) : P2pException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<P2pException> {
+        override fun lift(error_buf: RustBuffer.ByValue): P2pException = FfiConverterTypeP2pError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeP2pError : FfiConverterRustBuffer<P2pException> {
+    override fun read(buf: ByteBuffer): P2pException {
+        
+
+        return when(buf.getInt()) {
+            1 -> P2pException.Transport(
+                FfiConverterString.read(buf),
+                )
+            2 -> P2pException.Stopped(
+                FfiConverterString.read(buf),
+                )
+            3 -> P2pException.Transfer(
+                FfiConverterString.read(buf),
+                )
+            4 -> P2pException.NoAddress(
+                FfiConverterString.read(buf),
+                )
+            5 -> P2pException.AlreadyRunning(
+                FfiConverterString.read(buf),
+                )
+            6 -> P2pException.Wallet(
+                FfiConverterString.read(buf),
+                )
+            7 -> P2pException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            8 -> P2pException.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: P2pException): ULong {
+        return when(value) {
+            is P2pException.Transport -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.Stopped -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.Transfer -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.NoAddress -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.AlreadyRunning -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.Wallet -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is P2pException.Unavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+        }
+    }
+
+    override fun write(value: P2pException, buf: ByteBuffer) {
+        when(value) {
+            is P2pException.Transport -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.Stopped -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.Transfer -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.NoAddress -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.AlreadyRunning -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.Wallet -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.InvalidInput -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is P2pException.Unavailable -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+
+
+/**
+ * Why a registry call failed. The wallet changed only as far as the
+ * registry confirmed (instruments endorsed to the registry stay pending
+ * out until it answers, and the next sync settles them).
+ */
+sealed class RegistryException: kotlin.Exception() {
+    
+    /**
+     * The registry refused the request: its HTTP status, its error code
+     * (`insufficient_funds`, `unknown_event`, …) and its explanation.
+     */
+    class Refused(
+        
+        val `status`: kotlin.UShort, 
+        
+        val `code`: kotlin.String, 
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "status=${ `status` }, code=${ `code` }, errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The registry could not be reached or answered something unreadable.
+     */
+    class Transport(
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet refused or failed.
+     */
+    class Wallet(
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The answer was not what the protocol allows.
+     */
+    class BadAnswer(
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * An argument from the app is malformed.
+     */
+    class InvalidInput(
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    class Unavailable(
+        
+        val `errorMessage`: kotlin.String
+        ) : RegistryException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<RegistryException> {
+        override fun lift(error_buf: RustBuffer.ByValue): RegistryException = FfiConverterTypeRegistryError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRegistryError : FfiConverterRustBuffer<RegistryException> {
+    override fun read(buf: ByteBuffer): RegistryException {
+        
+
+        return when(buf.getInt()) {
+            1 -> RegistryException.Refused(
+                FfiConverterUShort.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                )
+            2 -> RegistryException.Transport(
+                FfiConverterString.read(buf),
+                )
+            3 -> RegistryException.Wallet(
+                FfiConverterString.read(buf),
+                )
+            4 -> RegistryException.BadAnswer(
+                FfiConverterString.read(buf),
+                )
+            5 -> RegistryException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            6 -> RegistryException.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: RegistryException): ULong {
+        return when(value) {
+            is RegistryException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterString.allocationSize(value.`code`)
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is RegistryException.Transport -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is RegistryException.Wallet -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is RegistryException.BadAnswer -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is RegistryException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is RegistryException.Unavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+        }
+    }
+
+    override fun write(value: RegistryException, buf: ByteBuffer) {
+        when(value) {
+            is RegistryException.Refused -> {
+                buf.putInt(1)
+                FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterString.write(value.`code`, buf)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is RegistryException.Transport -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is RegistryException.Wallet -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is RegistryException.BadAnswer -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is RegistryException.InvalidInput -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is RegistryException.Unavailable -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * Which side of an exchange this wallet is on.
+ */
+
+enum class Role {
+    
+    /**
+     * It offered.
+     */
+    SENDER,
+    /**
+     * It was offered.
+     */
+    RECEIVER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
+    override fun read(buf: ByteBuffer) = try {
+        Role.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Role) = 4UL
+
+    override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 /**
  * An instrument's life-cycle status.
  */
@@ -3008,6 +6569,613 @@ public object FfiConverterTypeStatus: FfiConverterRustBuffer<Status> {
 
     override fun write(value: Status, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
+
+/**
+ * Why a transfer call or a peer's transfer message was refused. A refused
+ * message or call changed nothing.
+ */
+sealed class TransferException: kotlin.Exception() {
+    
+    /**
+     * The bytes are not a well-formed transfer message within its bound.
+     */
+    class Decode(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet (store, keys, trust list) failed.
+     */
+    class Wallet(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The verifier refused an instrument in the message.
+     */
+    class Rejected(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The peer's message breaks the protocol (bad signature, replay, wrong
+     * state, wrong keys, wrong payment or change, this wallet's own offer).
+     */
+    class Refused(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * No exchange with this id is known here.
+     */
+    class UnknownExchange(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The offer expired.
+     */
+    class Expired(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The sender no longer holds what it offered.
+     */
+    class Stale(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * An instrument is pending out or gone.
+     */
+    class NotHeld(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * An instrument may not be passed on.
+     */
+    class NotTransferable(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The offer's items or terms are malformed (none, too many, repeated).
+     */
+    class BadOffer(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * Not enough notes to pay.
+     */
+    class InsufficientFunds(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * No set of held notes pays with change the seller can give.
+     */
+    class CannotMakeChange(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * Stored exchange state does not decode.
+     */
+    class Corrupt(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * An argument from the app is malformed.
+     */
+    class InvalidInput(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
+     * The wallet cannot take calls now; try again.
+     */
+    class Unavailable(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<TransferException> {
+        override fun lift(error_buf: RustBuffer.ByValue): TransferException = FfiConverterTypeTransferError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTransferError : FfiConverterRustBuffer<TransferException> {
+    override fun read(buf: ByteBuffer): TransferException {
+        
+
+        return when(buf.getInt()) {
+            1 -> TransferException.Decode(
+                FfiConverterString.read(buf),
+                )
+            2 -> TransferException.Wallet(
+                FfiConverterString.read(buf),
+                )
+            3 -> TransferException.Rejected(
+                FfiConverterString.read(buf),
+                )
+            4 -> TransferException.Refused(
+                FfiConverterString.read(buf),
+                )
+            5 -> TransferException.UnknownExchange(
+                FfiConverterString.read(buf),
+                )
+            6 -> TransferException.Expired(
+                FfiConverterString.read(buf),
+                )
+            7 -> TransferException.Stale(
+                FfiConverterString.read(buf),
+                )
+            8 -> TransferException.NotHeld(
+                FfiConverterString.read(buf),
+                )
+            9 -> TransferException.NotTransferable(
+                FfiConverterString.read(buf),
+                )
+            10 -> TransferException.BadOffer(
+                FfiConverterString.read(buf),
+                )
+            11 -> TransferException.InsufficientFunds(
+                FfiConverterString.read(buf),
+                )
+            12 -> TransferException.CannotMakeChange(
+                FfiConverterString.read(buf),
+                )
+            13 -> TransferException.Corrupt(
+                FfiConverterString.read(buf),
+                )
+            14 -> TransferException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            15 -> TransferException.Unavailable(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: TransferException): ULong {
+        return when(value) {
+            is TransferException.Decode -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Wallet -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Rejected -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Refused -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.UnknownExchange -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Expired -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Stale -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.NotHeld -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.NotTransferable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.BadOffer -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.InsufficientFunds -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.CannotMakeChange -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Corrupt -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.Unavailable -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+        }
+    }
+
+    override fun write(value: TransferException, buf: ByteBuffer) {
+        when(value) {
+            is TransferException.Decode -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Wallet -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Rejected -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Refused -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.UnknownExchange -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Expired -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Stale -> {
+                buf.putInt(7)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.NotHeld -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.NotTransferable -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.BadOffer -> {
+                buf.putInt(10)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.InsufficientFunds -> {
+                buf.putInt(11)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.CannotMakeChange -> {
+                buf.putInt(12)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Corrupt -> {
+                buf.putInt(13)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.InvalidInput -> {
+                buf.putInt(14)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Unavailable -> {
+                buf.putInt(15)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
+
+
+
+/**
+ * What the app hears about an exchange.
+ */
+sealed class TransferEvent {
+    
+    /**
+     * A verified offer waits for the user's answer.
+     */
+    data class OfferReceived(
+        val `offer`: uniffi.tessera.OfferSummary) : TransferEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The receiver accepted (seen from either side).
+     */
+    data class Accepted(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role) : TransferEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The receiver declined (seen from either side).
+     */
+    data class Declined(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role, 
+        val `reason`: kotlin.String) : TransferEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The exchange is complete on this side.
+     */
+    data class Completed(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role, 
+        val `received`: List<kotlin.String>, 
+        val `sent`: List<kotlin.String>) : TransferEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The offer expired unanswered; nothing moved.
+     */
+    data class Expired(
+        val `exchange`: kotlin.String, 
+        val `role`: uniffi.tessera.Role) : TransferEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTransferEvent : FfiConverterRustBuffer<TransferEvent>{
+    override fun read(buf: ByteBuffer): TransferEvent {
+        return when(buf.getInt()) {
+            1 -> TransferEvent.OfferReceived(
+                FfiConverterTypeOfferSummary.read(buf),
+                )
+            2 -> TransferEvent.Accepted(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                )
+            3 -> TransferEvent.Declined(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                FfiConverterString.read(buf),
+                )
+            4 -> TransferEvent.Completed(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                FfiConverterSequenceString.read(buf),
+                FfiConverterSequenceString.read(buf),
+                )
+            5 -> TransferEvent.Expired(
+                FfiConverterString.read(buf),
+                FfiConverterTypeRole.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: TransferEvent): ULong = when(value) {
+        is TransferEvent.OfferReceived -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeOfferSummary.allocationSize(value.`offer`)
+            )
+        }
+        is TransferEvent.Accepted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+            )
+        }
+        is TransferEvent.Declined -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+        is TransferEvent.Completed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+                + FfiConverterSequenceString.allocationSize(value.`received`)
+                + FfiConverterSequenceString.allocationSize(value.`sent`)
+            )
+        }
+        is TransferEvent.Expired -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`exchange`)
+                + FfiConverterTypeRole.allocationSize(value.`role`)
+            )
+        }
+    }
+
+    override fun write(value: TransferEvent, buf: ByteBuffer) {
+        when(value) {
+            is TransferEvent.OfferReceived -> {
+                buf.putInt(1)
+                FfiConverterTypeOfferSummary.write(value.`offer`, buf)
+                Unit
+            }
+            is TransferEvent.Accepted -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                Unit
+            }
+            is TransferEvent.Declined -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is TransferEvent.Completed -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                FfiConverterSequenceString.write(value.`received`, buf)
+                FfiConverterSequenceString.write(value.`sent`, buf)
+                Unit
+            }
+            is TransferEvent.Expired -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`exchange`, buf)
+                FfiConverterTypeRole.write(value.`role`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 }
 
@@ -3242,6 +7410,18 @@ sealed class WalletException: kotlin.Exception() {
             get() = "errorMessage=${ `errorMessage` }"
     }
     
+    /**
+     * The wallet cannot take calls now (a p2p node is starting or
+     * stopping with it, or the library's runtime failed); try again.
+     */
+    class Unavailable(
+        
+        val `errorMessage`: kotlin.String
+        ) : WalletException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
 
     
 
@@ -3319,6 +7499,9 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 FfiConverterString.read(buf),
                 )
             20 -> WalletException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            21 -> WalletException.Unavailable(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -3423,6 +7606,11 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 + FfiConverterString.allocationSize(value.`errorMessage`)
             )
             is WalletException.InvalidInput -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is WalletException.Unavailable -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`errorMessage`)
@@ -3532,6 +7720,11 @@ public object FfiConverterTypeWalletError : FfiConverterRustBuffer<WalletExcepti
                 FfiConverterString.write(value.`errorMessage`, buf)
                 Unit
             }
+            is WalletException.Unavailable -> {
+                buf.putInt(21)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
     }
 
@@ -3607,6 +7800,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
 /**
  * @suppress
  */
+public object FfiConverterOptionalByteArray: FfiConverterRustBuffer<kotlin.ByteArray?> {
+    override fun read(buf: ByteBuffer): kotlin.ByteArray? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterByteArray.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ByteArray?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterByteArray.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ByteArray?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterByteArray.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeAmount: FfiConverterRustBuffer<Amount?> {
     override fun read(buf: ByteBuffer): Amount? {
         if (buf.get().toInt() == 0) {
@@ -3629,6 +7854,98 @@ public object FfiConverterOptionalTypeAmount: FfiConverterRustBuffer<Amount?> {
         } else {
             buf.put(1)
             FfiConverterTypeAmount.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeExaminationResult: FfiConverterRustBuffer<ExaminationResult?> {
+    override fun read(buf: ByteBuffer): ExaminationResult? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeExaminationResult.read(buf)
+    }
+
+    override fun allocationSize(value: ExaminationResult?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeExaminationResult.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ExaminationResult?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeExaminationResult.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeNodeEvent: FfiConverterRustBuffer<NodeEvent?> {
+    override fun read(buf: ByteBuffer): NodeEvent? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNodeEvent.read(buf)
+    }
+
+    override fun allocationSize(value: NodeEvent?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNodeEvent.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NodeEvent?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNodeEvent.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
         }
     }
 }
@@ -3716,6 +8033,154 @@ public object FfiConverterSequenceTypeInstrumentSummary: FfiConverterRustBuffer<
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeItemSummary: FfiConverterRustBuffer<List<ItemSummary>> {
+    override fun read(buf: ByteBuffer): List<ItemSummary> {
+        val len = buf.getInt()
+        return List<ItemSummary>(len) {
+            FfiConverterTypeItemSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ItemSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeItemSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ItemSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeItemSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRetransmit: FfiConverterRustBuffer<List<Retransmit>> {
+    override fun read(buf: ByteBuffer): List<Retransmit> {
+        val len = buf.getInt()
+        return List<Retransmit>(len) {
+            FfiConverterTypeRetransmit.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Retransmit>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRetransmit.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Retransmit>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRetransmit.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTransferStep: FfiConverterRustBuffer<List<TransferStep>> {
+    override fun read(buf: ByteBuffer): List<TransferStep> {
+        val len = buf.getInt()
+        return List<TransferStep>(len) {
+            FfiConverterTypeTransferStep.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TransferStep>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTransferStep.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TransferStep>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTransferStep.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTransferSummary: FfiConverterRustBuffer<List<TransferSummary>> {
+    override fun read(buf: ByteBuffer): List<TransferSummary> {
+        val len = buf.getInt()
+        return List<TransferSummary>(len) {
+            FfiConverterTypeTransferSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TransferSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTransferSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TransferSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTransferSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTransferEvent: FfiConverterRustBuffer<List<TransferEvent>> {
+    override fun read(buf: ByteBuffer): List<TransferEvent> {
+        val len = buf.getInt()
+        return List<TransferEvent>(len) {
+            FfiConverterTypeTransferEvent.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TransferEvent>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTransferEvent.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TransferEvent>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTransferEvent.write(it, buf)
+        }
+    }
+}
+
+
+
+
+
+
+
+
         /**
          * The version of this library, for an app's about screen and bug reports.
          * Also the cheapest call there is, which the JVM suite uses to measure the
@@ -3738,6 +8203,32 @@ public object FfiConverterSequenceTypeInstrumentSummary: FfiConverterRustBuffer<
             return FfiConverterByteArray.lift(
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_tessera_ffi_fn_func_generate_storage_key(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * All interfaces (QUIC and TCP), mDNS on: a phone on a Wi-Fi network.
+         */ fun `defaultNodeConfig`(): NodeConfig {
+            return FfiConverterTypeNodeConfig.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_func_default_node_config(
+    
+        _status)
+}
+    )
+    }
+    
+
+        /**
+         * Loopback only (QUIC and TCP on 127.0.0.1), no mDNS: tests and demos.
+         */ fun `loopbackNodeConfig`(): NodeConfig {
+            return FfiConverterTypeNodeConfig.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_func_loopback_node_config(
     
         _status)
 }
