@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_core::authority::{Issuer, RegistryAuthority};
+use tessera_core::presentation::on_air::{CertificateOnAir, PresentationOnAir};
 use tessera_core::presentation::{
     GateContext, GateEvent, GateExamination, GatePolicy, Instruction, Presentation, PriorUse, ReentryPolicy,
     WalletCard, decide,
@@ -106,6 +107,7 @@ struct Run {
     decide_cpu: Duration,
     raw_cpu: Duration,
     presentation: Option<Presentation>,
+    certificate: Option<tessera_core::Signed<tessera_core::presentation::ExaminationBody>>,
     challenge: Option<tessera_core::Signed<tessera_core::presentation::ChallengeBody>>,
 }
 
@@ -149,6 +151,7 @@ fn run(s: &Setup, hops: usize) -> Run {
                     out.to_decision.push((apdus, bytes, cpu));
                     if out.presentation.is_none() {
                         out.presentation = Some(e.presentation.clone());
+                        out.certificate = Some(e.certificate.clone());
                         out.challenge = Some(exam.challenge().clone());
                     }
                     // The decision alone, and the raw checks of the same signatures.
@@ -242,8 +245,17 @@ fn main() {
         "| case | APDUs to decision | bytes on air to decision | minimum (sigs+keys+ids) | ratio | CPU p50 | tap-to-decision p50 @106 | p99 @106 | p50 @424 | decide CPU / raw sig checks |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut forms = Vec::new();
     for (name, hops) in [("registered ticket", 0usize), ("3-hop chain", 3)] {
         let r = run(&s, hops);
+        let (p, c) = (r.presentation.as_ref().unwrap(), r.certificate.as_ref().unwrap());
+        forms.push((
+            name,
+            p.to_bytes().len(),
+            PresentationOnAir::from_presentation(p).to_bytes().len(),
+            c.to_bytes().len(),
+            CertificateOnAir::from_certificate(c).to_bytes().len(),
+        ));
         let p = r.presentation.as_ref().unwrap();
         let (apdus, bytes, _) = r.to_decision[0];
         // The confirmation adds a round trip after the decision; bytes on the
@@ -266,5 +278,17 @@ fn main() {
             paired_ratio(&s, &r),
         );
         let _ = (r.decide_cpu, r.raw_cpu);
+    }
+    println!("\nThe same run's messages in full (as signed, stored and bagged) and on the air:\n");
+    println!("| case | presentation full → on air | certificate full → on air | both: on air / full |");
+    println!("|---|---|---|---|");
+    for (name, p_full, p_air, c_full, c_air) in forms {
+        println!(
+            "| {name} | {p_full} → {p_air} B | {c_full} → {c_air} B | {:.2}× |",
+            (p_air + c_air) as f64 / (p_full + c_full) as f64
+        );
+    }
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        println!("\nload average: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     }
 }

@@ -199,3 +199,35 @@ fn dispense_prints_a_paper_ticket_and_voids_the_e_ticket() {
     let Decision::Decided(e2) = &gate.tap(&mut card, SystemClock.now()).unwrap().decision else { panic!() };
     assert!(tessera_gate::paper::ticket_pdf(&e2.guidance, &e2.certificate).is_err());
 }
+
+/// A card that answers whatever bytes it is given, in turn.
+struct Scripted(std::collections::VecDeque<Vec<u8>>);
+
+impl tessera_gate::Transceiver for Scripted {
+    fn transceive(&mut self, _: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.pop_front().ok_or_else(|| "target lost".into())
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// The gate app over a card answering arbitrary bytes (after a proper
+    /// SELECT answer, so the bytes reach the presentation decoder): no
+    /// panic, no error out of `tap`, nothing admitted, nothing in the used set.
+    #[test]
+    fn no_byte_string_makes_the_gate_app_panic_or_admit(
+        answers in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..5),
+        selected in proptest::prelude::any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut gate, _v) = ready_gate(dir.path());
+        let mut script: std::collections::VecDeque<Vec<u8>> = answers.into_iter().collect();
+        if selected {
+            script.push_front([tessera_core::presentation::HELLO, &[0x90, 0x00][..]].concat());
+        }
+        let report = gate.tap(&mut Scripted(script), SystemClock.now()).unwrap();
+        proptest::prop_assert!(!report.admitted());
+        proptest::prop_assert!(gate.store().records(10).unwrap().iter().all(|r| r.outcome != "admitted"));
+    }
+}

@@ -10,6 +10,7 @@
 //! certificate is sent, so the gate app writes it to its used set first; a
 //! field lost after that leaves the record standing at the gate.
 
+use super::on_air::{CertificateOnAir, PresentationOnAir};
 use super::wallet::instruction_fits;
 use super::{
     ChallengeBody, ExaminationBody, HELLO, Instruction, Outcome, Presentation, PresentationBody, Refusal, StateChange,
@@ -335,15 +336,16 @@ impl GateExamination {
                 Ok(GateEvent::Continue)
             }
             Phase::Challenging => {
-                let presentation = match Presentation::from_bytes(&message) {
-                    Ok(p) => p,
+                let presentation = match PresentationOnAir::from_bytes(&message) {
+                    Ok(p) => p.expand(&self.challenge),
                     Err(e) => {
                         self.phase = Phase::Finished;
                         return Err(e.into());
                     }
                 };
                 let examination = self.examine(presentation, signer, ctx)?;
-                self.channel.send(INS_CONFIRM, 0, 0, &examination.certificate.to_bytes())?;
+                let on_air = CertificateOnAir::from_certificate(&examination.certificate);
+                self.channel.send(INS_CONFIRM, 0, 0, &on_air.to_bytes())?;
                 self.phase = Phase::Confirming;
                 Ok(GateEvent::Decided(Box::new(examination)))
             }

@@ -6,11 +6,12 @@
 //! ```text
 //!  gate (reader)                                         wallet (card)
 //!   │ SELECT F0 'TESSERA'  ───────────────────────────────▶ │
-//!   │ ◀─────────────────────────────────────── "tessera/1" │
+//!   │ ◀─────────────────────────────────────── "tessera/2" │
 //!   │ PRESENT  Signed<ChallengeBody>  ─────────────────────▶ │ gate key certified as a gate?
 //!   │   gate key, fresh nonce, event, zones,                 │ challenge fresh, nonce unseen?
 //!   │   instruction, time       (Context::GateChallenge)     │ pick the instrument (held only)
 //!   │ ◀──────────── Presentation { instrument, Signed<PresentationBody> }
+//!   │   (on the air without what the gate recomputes: on_air)
 //!   │   challenge digest, tip, state change, counter         │ (Context::Presentation, holder key)
 //!   │ decide offline: Verifier + possession + event/zone     │   nothing changed yet
 //!   │   + used set + instruction; persist the decision       │
@@ -27,6 +28,7 @@ mod bag;
 mod gate;
 pub mod mesh;
 mod nfc_transfer;
+pub mod on_air;
 mod wallet;
 
 pub use bag::{BagBody, BagEntry, BagError, MAX_BAG_ENTRIES};
@@ -45,7 +47,9 @@ use crate::instrument::{Instrument, Signed, SignedBody, Status};
 use minicbor::{Decode, Encode};
 
 /// What the SELECT answer carries: the protocol and its version.
-pub const HELLO: &[u8] = b"tessera/1";
+/// Version 2: the presentation and certificate travel in their on-air form
+/// ([`on_air`]).
+pub const HELLO: &[u8] = b"tessera/2";
 
 /// How far a challenge's time may be from the wallet's clock, in seconds.
 pub const MAX_CLOCK_SKEW: u64 = 300;

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!  sender (reader)                                   receiver (card)
-//!  SELECT ───────────────────────────────────────────▶ "tessera/1"
+//!  SELECT ───────────────────────────────────────────▶ "tessera/2"
 //!  TRANSFER offer ───────────────────────────────────▶ handle_transfer; gift + "receive"
 //!  ◀─────────────────────────────── acceptance        open → accept at once
 //!     (empty answer: the user decides on screen; the next tap polls

@@ -468,7 +468,9 @@ fn a_certificate_for_another_presentation_changes_nothing() {
     let exam = venue.start(Venue::policy(Instruction::Enter), &gate);
     select(&mut card);
     let answer = send(&mut card, INS_PRESENT, &exam.challenge().to_bytes());
-    let presentation = Presentation::from_bytes(&answer.data).unwrap();
+    let presentation = super::on_air::PresentationOnAir::from_bytes(&answer.data).unwrap().expand(exam.challenge());
+    // Signed for another counter, or by another key: the wallet rebuilds the
+    // body for its own answer and the signature does not verify.
     let forge = |signer: &LocalSigner, counter: u32| {
         Signed::sign(
             ExaminationBody {
@@ -486,8 +488,8 @@ fn a_certificate_for_another_presentation_changes_nothing() {
             },
             signer,
         )
+        .map(|c| super::on_air::CertificateOnAir::from_certificate(&c).to_bytes())
         .unwrap()
-        .to_bytes()
     };
     let rogue = LocalSigner::from_seed(&[4; 32]);
     assert_eq!(send(&mut card, INS_CONFIRM, &forge(&rogue, 1)).status, StatusWord::SECURITY_NOT_SATISFIED);
@@ -512,7 +514,7 @@ proptest! {
     #[test]
     fn no_byte_string_makes_the_wallet_card_panic(
         frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 1..6),
-        ins in prop::sample::select(vec![INS_PRESENT, INS_CONFIRM, 0x00, 0xFF]),
+        ins in prop::sample::select(vec![INS_PRESENT, INS_CONFIRM, crate::apdu::INS_TRANSFER, 0x00, 0xFF]),
     ) {
         let venue = Venue::new();
         let mut wallet = venue.wallet();
@@ -545,6 +547,45 @@ proptest! {
                 prop_assert!(e.outcome != Outcome::Admitted);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// A real on-air presentation with bytes changed, cut or appended: the
+    /// gate never panics and never admits anything but the original bytes
+    /// (every field on the air is covered by a signature once rebuilt).
+    #[test]
+    fn altered_on_air_presentations_are_never_admitted(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        cut in prop::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut venue = Venue::new();
+        let mut wallet = venue.wallet();
+        venue.ticket(&mut wallet, "north");
+        let mut card = card_of(wallet);
+        let gate = venue.gate.clone_signer();
+        let exam = venue.start(Venue::policy(Instruction::Enter), &gate);
+        select(&mut card);
+        let answer = send(&mut card, INS_PRESENT, &exam.challenge().to_bytes());
+        let original = answer.data.clone();
+        let mut altered = original.clone();
+        for (at, byte) in &edits {
+            let i = at.index(altered.len());
+            altered[i] ^= byte | 1;
+        }
+        if let Some(at) = cut {
+            altered.truncate(at.index(altered.len()));
+        }
+        let decided = match on_air::PresentationOnAir::from_bytes(&altered) {
+            Ok(p) => {
+                let ctx = GateContext { verifier: Verifier::new(&venue.trust, &venue.deny), ledger: &venue.ledger, now: T0 };
+                Some(decide(&Venue::policy(Instruction::Enter), exam.challenge(), &p.expand(exam.challenge()), &ctx).0)
+            }
+            Err(_) => None,
+        };
+        prop_assert!(altered == original || decided != Some(Outcome::Admitted), "{decided:?}");
     }
 }
 
@@ -603,6 +644,20 @@ fn vector_messages() -> (Signed<ChallengeBody>, Presentation, Signed<Examination
     (challenge, presentation, certificate)
 }
 
+/// Writes the files with `TESSERA_WRITE_VECTORS` set; otherwise requires
+/// the stored files to hold exactly these bytes.
+fn check_vector_files(files: &[(&str, Vec<u8>)]) {
+    if std::env::var_os("TESSERA_WRITE_VECTORS").is_some() {
+        for (name, bytes) in files {
+            std::fs::write(vector_path(name), format!("{}\n", hex::encode(bytes))).unwrap();
+        }
+    }
+    for (name, bytes) in files {
+        let stored = hex::decode(std::fs::read_to_string(vector_path(name)).unwrap().trim()).unwrap();
+        assert_eq!(&stored, bytes, "{name} differs from what this build encodes");
+    }
+}
+
 fn vector_path(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors").join(name)
 }
@@ -615,15 +670,7 @@ fn nfc_vectors_decode_and_reencode() {
         ("nfc-presentation.hex", presentation.to_bytes()),
         ("nfc-examination.hex", certificate.to_bytes()),
     ];
-    if std::env::var_os("TESSERA_WRITE_VECTORS").is_some() {
-        for (name, bytes) in &files {
-            std::fs::write(vector_path(name), format!("{}\n", hex::encode(bytes))).unwrap();
-        }
-    }
-    for (name, bytes) in &files {
-        let stored = hex::decode(std::fs::read_to_string(vector_path(name)).unwrap().trim()).unwrap();
-        assert_eq!(&stored, bytes, "{name} differs from what this build encodes");
-    }
+    check_vector_files(&files);
     let stored = |n: &str| hex::decode(std::fs::read_to_string(vector_path(n)).unwrap().trim()).unwrap();
     let c = Signed::<ChallengeBody>::from_bytes(&stored("nfc-challenge.hex")).unwrap();
     let p = Presentation::from_bytes(&stored("nfc-presentation.hex")).unwrap();
@@ -758,4 +805,107 @@ fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
     // Junk in a TRANSFER command is refused and changes nothing.
     select(&mut receiver);
     assert_eq!(send(&mut receiver, crate::apdu::INS_TRANSFER, b"\x82\x01\x00").status, StatusWord::WRONG_DATA);
+}
+
+#[test]
+fn nfc_on_air_vectors_expand_to_the_signed_messages() {
+    let (challenge, presentation, certificate) = vector_messages();
+    let on_air = on_air::PresentationOnAir::from_presentation(&presentation);
+    let cert_on_air = on_air::CertificateOnAir::from_certificate(&certificate);
+    let files =
+        [("nfc-presentation-on-air.hex", on_air.to_bytes()), ("nfc-examination-on-air.hex", cert_on_air.to_bytes())];
+    check_vector_files(&files);
+    let stored = |n: &str| hex::decode(std::fs::read_to_string(vector_path(n)).unwrap().trim()).unwrap();
+    let p = on_air::PresentationOnAir::from_bytes(&stored("nfc-presentation-on-air.hex")).unwrap().expand(&challenge);
+    assert_eq!(p.to_bytes(), stored("nfc-presentation.hex"), "expands to exactly what the holder signed");
+    let pending = PendingPresentation { challenge: challenge.clone(), answer: p.answer.clone() };
+    let c = on_air::CertificateOnAir::from_bytes(&stored("nfc-examination-on-air.hex")).unwrap().expand(&pending);
+    assert_eq!(c.to_bytes(), stored("nfc-examination.hex"));
+    assert!(stored("nfc-presentation-on-air.hex").len() + 80 < stored("nfc-presentation.hex").len());
+    assert!(stored("nfc-examination-on-air.hex").len() + 100 < stored("nfc-examination.hex").len());
+}
+
+/// Every chain shape the verifier accepts survives the on-air form
+/// byte for byte: genesis only, registered at sequence 0, registered after
+/// links with links after it, a plain chain.
+#[test]
+fn on_air_form_is_lossless_for_every_chain_shape() {
+    let venue = Venue::new();
+    let challenge = Signed::sign(
+        ChallengeBody {
+            gate: venue.gate.public_key(),
+            nonce: ExchangeId([1; 16]),
+            event_id: "final-2026".into(),
+            zones: vec!["north".into()],
+            instruction: Instruction::Punch,
+            time: T0,
+        },
+        &venue.gate,
+    )
+    .unwrap();
+    let holders: Vec<LocalSigner> = (0..6).map(|i| LocalSigner::from_seed(&[40 + i; 32])).collect();
+    let issued = venue
+        .issuer
+        .issue(Venue::ticket_attributes("north", 3), holders[0].public_key(), T0 - 60, &mut rand::rngs::OsRng)
+        .unwrap();
+    let extend = |i: &Instrument, from: usize| {
+        let body = i.next_endorsement(
+            holders[from + 1].public_key(),
+            ExchangeId([from as u8; 16]),
+            ExchangeId([from as u8 + 9; 16]),
+            T0,
+        );
+        i.with_link(Signed::sign(body, &holders[from]).unwrap())
+    };
+    let register = |i: &Instrument| {
+        let verified = Verifier::new(&venue.trust, &DenyList::empty()).verify(i, T0).unwrap();
+        venue.registry.register(i, &verified, verified.state, T0).unwrap()
+    };
+    let chain2 = extend(&extend(&issued, 0), 1);
+    let registered_late = extend(&register(&chain2), 2);
+    for (instrument, holder) in [(issued.clone(), 0), (register(&issued), 0), (chain2.clone(), 2), (registered_late, 3)]
+    {
+        let answer = Signed::sign(
+            PresentationBody {
+                challenge: challenge.digest(),
+                instrument_id: instrument.id(),
+                sequence: instrument.sequence(),
+                tip: instrument.tip_digest(),
+                instruction: Instruction::Punch,
+                change: Instruction::Punch.apply(3),
+                counter: 4,
+                time: T0,
+            },
+            &holders[holder],
+        )
+        .unwrap();
+        let full = Presentation { instrument, answer };
+        let bytes = on_air::PresentationOnAir::from_presentation(&full).to_bytes();
+        let back = on_air::PresentationOnAir::from_bytes(&bytes).unwrap().expand(&challenge);
+        assert_eq!(back, full);
+        assert!(bytes.len() < full.to_bytes().len());
+    }
+    // A chain whose link names a wrong previous digest cannot be rebuilt:
+    // the rebuilt link's signature fails, as the full form's chain check would.
+    let mut broken = chain2;
+    broken.links[1].body.previous = Digest([0; 32]);
+    broken.links[1] = Signed::sign(broken.links[1].body.clone(), &holders[1]).unwrap();
+    let answer = Signed::sign(
+        PresentationBody {
+            challenge: challenge.digest(),
+            instrument_id: broken.id(),
+            sequence: 2,
+            tip: broken.tip_digest(),
+            instruction: Instruction::Punch,
+            change: Instruction::Punch.apply(3),
+            counter: 1,
+            time: T0,
+        },
+        &holders[2],
+    )
+    .unwrap();
+    let full = Presentation { instrument: broken, answer };
+    let rebuilt = on_air::PresentationOnAir::from_presentation(&full).expand(&challenge);
+    assert!(Verifier::new(&venue.trust, &DenyList::empty()).verify(&full.instrument, T0).is_err());
+    assert!(Verifier::new(&venue.trust, &DenyList::empty()).verify(&rebuilt.instrument, T0).is_err());
 }

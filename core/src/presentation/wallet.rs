@@ -12,6 +12,7 @@
 //! after the gate decided, the gate holds the record and reconciliation
 //! brings the wallet's state up to date.
 
+use super::on_air::{CertificateOnAir, PresentationOnAir};
 use super::{
     ChallengeBody, ExaminationBody, HELLO, Instruction, MAX_CLOCK_SKEW, Outcome, Presentation, PresentationBody,
 };
@@ -290,7 +291,7 @@ impl<S: WalletStore> WalletApplication<S> {
         }
         self.seen_nonces.push_back(challenge.body.nonce);
         self.pending = Some(pending);
-        Ok(presentation.to_bytes())
+        Ok(PresentationOnAir::from_presentation(&presentation).to_bytes())
     }
 
     /// Phone to phone: the transfer engine's messages over the same channel.
@@ -327,8 +328,9 @@ impl<S: WalletStore> WalletApplication<S> {
     }
 
     fn confirm(&mut self, message: &[u8]) -> Result<Vec<u8>, PresentationError> {
-        let certificate = Signed::<ExaminationBody>::from_bytes(message)?;
+        let on_air = CertificateOnAir::from_bytes(message)?;
         let pending = self.pending.as_ref().ok_or(PresentationError::NothingToConfirm)?;
+        let certificate = on_air.expand(pending);
         let result = self.wallet.record_examination(pending, &certificate)?;
         self.pending = None;
         if result.outcome == Outcome::Admitted {
