@@ -86,7 +86,7 @@ if [[ -n $drift ]]; then
   echo "$drift" >&2
   fail "the generated bindings differ from the tree: regenerate with this script and commit bindings/kotlin and bindings/swift"
 fi
-git diff --exit-code --quiet -- bindings/kotlin bindings/swift || fail "bindings drift"
+git diff --exit-code --quiet -- bindings/kotlin/src/main bindings/swift/Sources || fail "bindings drift"
 echo "kotlin: Kotlin and Swift bindings match the library"
 
 # --- the registry ----------------------------------------------------------------

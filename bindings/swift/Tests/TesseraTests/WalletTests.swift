@@ -1,10 +1,13 @@
-// The Swift mirror of bindings/kotlin/src/test/kotlin/tessera/tests/WalletTests.kt:
+// The Swift mirror of bindings/kotlin/src/test/kotlin/tessera/tests/{WalletTests,FlowTests}.kt:
 // the generated Swift bindings driving real wallets, as an iOS app does.
 //
 // Written for a machine with a Swift toolchain (none can be installed on the
-// Linux CI machine, so this suite has not been run): build the xcframework
-// with ../build-xcframework.sh, build tessera-ffi-testkit for the host, then
-//   TESSERA_TESTKIT=$PWD/../../target/debug/tessera-ffi-testkit swift test
+// Linux CI machine, so this suite has never been compiled or run): build the
+// xcframework with ../build-xcframework.sh, build tessera-ffi-testkit and
+// tessera-registry for the host, start `tessera-registry serve --listen
+// 127.0.0.1:7700 --database sqlite:/tmp/r.db --key-file /tmp/r.key`, then
+//   TESSERA_TESTKIT=…/tessera-ffi-testkit TESSERA_REGISTRY_URL=http://127.0.0.1:7700 \
+//   TESSERA_REGISTRY_KEYFILE=/tmp/r.key swift test
 import Foundation
 import XCTest
 @testable import Tessera
@@ -39,30 +42,58 @@ final class BrokenKeystore: Keystore, @unchecked Sendable {
     func storageKey(walletSalt: Data) throws -> Data { throw Bug() }
 }
 
-/// The registry and issuer side, in its own process (tessera-ffi-testkit).
-final class Testkit {
-    let binary: String
-    let dir: URL
-    private(set) var registryKey = ""
+/// The registry the tests run against, and the operator and gate side in its own process.
+final class Registry {
+    let url: String
+    let keyFile: String
+    let testkit: String
 
-    init(binary: String, dir: URL) throws {
-        self.binary = binary
-        self.dir = dir
-        registryKey = try run("init", dir.path)
+    init(url: String, keyFile: String, testkit: String) {
+        self.url = url
+        self.keyFile = keyFile
+        self.testkit = testkit
     }
 
-    func trustList(_ version: Int) throws -> Data { try hex(run("trust-list", dir.path, String(version))) }
-    func ticket(holder: String, event: String, title: String) throws -> Data {
-        try hex(run("issue-ticket", dir.path, holder, event, title))
+    func setupEvent(_ event: String, gateDir: URL) throws -> String {
+        try run("setup", url, keyFile, gateDir.path, event)
     }
-    func note(holder: String, currency: String, minor: UInt64) throws -> Data {
-        try hex(run("issue-note", dir.path, holder, currency, String(minor)))
+
+    func forgedTicket(holder: String) throws -> Data { try hex(run("forge-ticket", holder)) }
+
+    /// One tap at the real gate engine: its command APDUs go to `card`, the answers come back.
+    func gateTap(gateDir: URL, card: (Data) -> Data) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: testkit)
+        process.arguments = ["gate-tap", url, gateDir.path]
+        let out = Pipe(), into = Pipe()
+        process.standardOutput = out
+        process.standardInput = into
+        try process.run()
+        var result: String?
+        var buffer = Data()
+        while true {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            buffer.append(chunk)
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                buffer.removeSubrange(buffer.startIndex...newline)
+                if line.hasPrefix("C ") {
+                    let answer = card(try hex(String(line.dropFirst(2)))).map { String(format: "%02x", $0) }.joined()
+                    into.fileHandleForWriting.write(Data((answer + "\n").utf8))
+                } else if line.hasPrefix("RESULT ") {
+                    result = String(line.dropFirst(7))
+                }
+            }
+        }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let result else { throw NSError(domain: "gate-tap failed", code: 3) }
+        return result
     }
-    func forgedTicket(holder: String) throws -> Data { try hex(run("forge-ticket", dir.path, holder)) }
 
     private func run(_ args: String...) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: testkit)
         process.arguments = args
         let out = Pipe()
         process.standardOutput = out
@@ -72,32 +103,54 @@ final class Testkit {
         guard process.terminationStatus == 0 else { throw NSError(domain: "testkit \(args[0]) failed", code: 1) }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
-
-    private func hex(_ text: String) throws -> Data {
-        var data = Data(capacity: text.count / 2)
-        var index = text.startIndex
-        while index < text.endIndex {
-            let next = text.index(index, offsetBy: 2)
-            guard let byte = UInt8(text[index..<next], radix: 16) else { throw NSError(domain: "bad hex", code: 2) }
-            data.append(byte)
-            index = next
-        }
-        return data
-    }
 }
 
+func hex(_ text: String) throws -> Data {
+    var data = Data(capacity: text.count / 2)
+    var index = text.startIndex
+    while index < text.endIndex {
+        let next = text.index(index, offsetBy: 2)
+        guard let byte = UInt8(text[index..<next], radix: 16) else { throw NSError(domain: "bad hex", code: 2) }
+        data.append(byte)
+        index = next
+    }
+    return data
+}
+
+/// Two phones in one process: the reader's transceive is the card's processApdu.
+final class TapChannel: NfcChannel, @unchecked Sendable {
+    let card: Wallet
+    init(_ card: Wallet) { self.card = card }
+    func transceive(command: Data) throws -> Data { card.processApdu(apdu: command) }
+}
+
+final class LostChannel: NfcChannel, @unchecked Sendable {
+    func transceive(command: Data) throws -> Data { throw NfcChannelError.TagLost(errorMessage: "moved away") }
+}
+
+let select = try! hex("00a4040008f05445535345524100")
+
 final class WalletTests: XCTestCase {
+    static var event = "concert-swift-\(UInt64(Date().timeIntervalSince1970))"
+    static var gateDir: URL?
     var root: URL!
-    var kit: Testkit!
+    var registry: Registry!
 
     override func setUpWithError() throws {
-        guard let binary = ProcessInfo.processInfo.environment["TESSERA_TESTKIT"] else {
-            XCTFail("set TESSERA_TESTKIT to the path of tessera-ffi-testkit")
+        let env = ProcessInfo.processInfo.environment
+        guard let testkit = env["TESSERA_TESTKIT"], let url = env["TESSERA_REGISTRY_URL"],
+              let keyFile = env["TESSERA_REGISTRY_KEYFILE"] else {
+            XCTFail("set TESSERA_TESTKIT, TESSERA_REGISTRY_URL and TESSERA_REGISTRY_KEYFILE")
             return
         }
+        registry = Registry(url: url, keyFile: keyFile, testkit: testkit)
         root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-swift-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        kit = try Testkit(binary: binary, dir: root.appendingPathComponent("registry"))
+        if Self.gateDir == nil {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-gate-\(UUID().uuidString)")
+            _ = try registry.setupEvent(Self.event, gateDir: dir)
+            Self.gateDir = dir
+        }
     }
 
     override func tearDownWithError() throws {
@@ -106,176 +159,179 @@ final class WalletTests: XCTestCase {
 
     func path(_ name: String) -> String { root.appendingPathComponent("\(name).db").path }
 
-    func wallet(_ name: String, keystore: Keystore = MemoryKeystore(generateStorageKey())) throws -> Wallet {
+    func wallet(_ name: String, keystore: Keystore = MemoryKeystore(generateStorageKey())) async throws -> Wallet {
         let wallet = try Wallet.create(path: path(name), keystore: keystore)
-        try wallet.pinRegistry(key: kit.registryKey)
-        try wallet.installTrustList(bytes: kit.trustList(1))
+        _ = try await wallet.sync(url: registry.url)
         return wallet
     }
 
-    func testTwoWalletsReceiveTicketsAndNotesListBalanceHistory() throws {
-        let alice = try wallet("alice")
-        let bob = try wallet("bob")
-        XCTAssertNotEqual(alice.accountKey(), bob.accountKey())
-        XCTAssertEqual(alice.registryKey(), kit.registryKey)
-        XCTAssertEqual(alice.trustListVersion(), 1)
-
-        let ticket = try alice.import(bytes: kit.ticket(holder: alice.newHolderKey(), event: "concert-7", title: "Concert"))
-        XCTAssertEqual(ticket.kind, .ticket)
-        XCTAssertEqual(ticket.holding, .held)
-        XCTAssertEqual(ticket.eventId, "concert-7")
-        XCTAssertEqual(ticket.usesLeft, 1)
-        for minor: UInt64 in [500, 200, 100] {
-            _ = try alice.import(bytes: kit.note(holder: alice.newHolderKey(), currency: "EUR", minor: minor))
-        }
-        _ = try bob.import(bytes: kit.note(holder: bob.newHolderKey(), currency: "EUR", minor: 1000))
-        _ = try bob.import(bytes: kit.note(holder: bob.newHolderKey(), currency: "CHF", minor: 200))
-
-        XCTAssertEqual(try alice.tickets(), [ticket])
-        XCTAssertEqual(try alice.notes().count, 3)
-        XCTAssertEqual(try alice.coupons().count, 0)
-        XCTAssertEqual(try bob.tickets().count, 0)
-        let balance = try alice.balance()
-        XCTAssertEqual(balance.count, 1)
-        XCTAssertEqual(balance[0].currency, "EUR")
-        XCTAssertEqual(balance[0].available, 800)
-        XCTAssertEqual(balance[0].pendingOut, 0)
-        let bobBalance = Dictionary(uniqueKeysWithValues: try bob.balance().map { ($0.currency, $0.available) })
-        XCTAssertEqual(bobBalance, ["CHF": 200, "EUR": 1000])
-
-        let history = try alice.history(limit: 10)
-        XCTAssertEqual(history.count, 4)
-        XCTAssertTrue(history.allSatisfy { $0.direction == .in })
-        XCTAssertTrue(history.allSatisfy { $0.memo.contains("Testkit Arena") })
-        XCTAssertEqual(history.last?.instrumentId, ticket.id)
-        XCTAssertEqual(try alice.history(limit: 2).count, 2)
+    /// Money and a ticket from the registry; buys first (a purchase pays with held notes).
+    func stock(_ wallet: Wallet, notes: UInt64) async throws -> String {
+        _ = try await wallet.topUp(url: registry.url, currency: "EUR", minor: notes + 2_500, payment: "test-card-ok")
+        let ticket = try await wallet.buy(url: registry.url, eventId: Self.event, zone: "A", seat: nil)
+        if notes > 0 { _ = try await wallet.withdraw(url: registry.url, currency: "EUR", minor: notes) }
+        return ticket
     }
 
-    func testVerifyAndExportAHeldTicket() throws {
-        let wallet = try wallet("w")
-        let holder = try wallet.newHolderKey()
-        let ticket = try wallet.import(bytes: kit.ticket(holder: holder, event: "match-1", title: "Match"))
-        let verified = try wallet.verify(id: ticket.id)
-        XCTAssertEqual(verified.id, ticket.id)
-        XCTAssertEqual(verified.holder, holder)
-        XCTAssertEqual(verified.sequence, 0)
-        XCTAssertEqual(verified.tip.count, 64)
-        let exported = try wallet.export(id: ticket.id)
-        XCTAssertThrowsError(try wallet.import(bytes: exported)) { error in
-            guard case WalletError.AlreadyHeld(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains(ticket.id))
-        }
+    func testAWalletSyncsTopsUpWithdrawsAndBuys() async throws {
+        let alice = try await wallet("alice")
+        let ticket = try await stock(alice, notes: 800)
+        XCTAssertEqual(try alice.tickets().map(\.id), [ticket])
+        XCTAssertEqual(try alice.tickets()[0].kind, .ticket)
+        XCTAssertEqual(try alice.balance().first?.available, 800)
+        XCTAssertNotNil(try alice.registryKey())
     }
 
-    func testAReopenedWalletKeepsItsInstruments() throws {
+    func testAReopenedWalletKeepsItsInstruments() async throws {
         let keystore = MemoryKeystore(generateStorageKey())
-        var wallet: Wallet? = try self.wallet("w", keystore: keystore)
-        let account = wallet!.accountKey()
-        _ = try wallet!.import(bytes: kit.note(holder: wallet!.newHolderKey(), currency: "EUR", minor: 50))
-        wallet = nil
+        let wallet = try await wallet("w", keystore: keystore)
+        let account = wallet.accountKey()
+        _ = try await wallet.topUp(url: registry.url, currency: "EUR", minor: 500, payment: "test-card-ok")
+        _ = try await wallet.withdraw(url: registry.url, currency: "EUR", minor: 500)
         let reopened = try Wallet.open(path: path("w"), keystore: keystore)
         XCTAssertEqual(reopened.accountKey(), account)
-        XCTAssertEqual(try reopened.balance().first?.available, 50)
+        XCTAssertEqual(try reopened.balance().first?.available, 500)
         XCTAssertEqual(keystore.calls, 2)
-        XCTAssertEqual(keystore.salts[0].count, 16)
-        XCTAssertEqual(keystore.salts[0], keystore.salts[1])
     }
 
-    func testWrongStorageKeyIsWalletErrorWrongStorageKey() throws {
+    func testWrongStorageKeyAndMissingWallet() async throws {
         let right = MemoryKeystore(generateStorageKey())
-        _ = try wallet("w", keystore: right)
+        _ = try Wallet.create(path: path("w"), keystore: right)
         XCTAssertThrowsError(try Wallet.open(path: path("w"), keystore: MemoryKeystore(generateStorageKey()))) { error in
             guard case WalletError.WrongStorageKey(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("storage key does not open this wallet"))
+            XCTAssertTrue(message.contains("storage key does not open this wallet"), message)
         }
-        XCTAssertNoThrow(try Wallet.open(path: path("w"), keystore: right))
-        XCTAssertThrowsError(try Wallet.open(path: path("nothing-here"), keystore: right)) { error in
+        XCTAssertThrowsError(try Wallet.open(path: path("none"), keystore: right)) { error in
             guard case WalletError.NotCreated = error else { return XCTFail("\(error)") }
         }
     }
 
-    func testAForgedTicketIsRejectedAndChangesNothing() throws {
-        let wallet = try wallet("w")
-        XCTAssertThrowsError(try wallet.import(bytes: kit.forgedTicket(holder: wallet.newHolderKey()))) { error in
-            guard case WalletError.Rejected(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("not in the trust list"))
-        }
-        XCTAssertEqual(try wallet.tickets().count, 0)
-        XCTAssertEqual(try wallet.history(limit: 10).count, 0)
-    }
-
-    func testAnInstrumentForAnotherWalletIsNotOurs() throws {
-        let alice = try wallet("alice")
-        let bob = try wallet("bob")
-        let forAlice = try kit.ticket(holder: alice.newHolderKey(), event: "concert-7", title: "Concert")
-        XCTAssertThrowsError(try bob.import(bytes: forAlice)) { error in
-            guard case WalletError.NotOurs(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("key this wallet does not have"))
-        }
-        XCTAssertNoThrow(try alice.import(bytes: forAlice))
-    }
-
-    func testALockedKeystoresErrorArrivesAsWalletErrorKeystore() throws {
-        XCTAssertThrowsError(try Wallet.create(path: path("w"), keystore: LockedKeystore())) { error in
+    func testKeystoreErrorsArriveAsWalletErrorKeystore() throws {
+        XCTAssertThrowsError(try Wallet.create(path: path("a"), keystore: LockedKeystore())) { error in
             guard case WalletError.Keystore(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("user not authenticated"))
+            XCTAssertTrue(message.contains("user not authenticated"), message)
         }
-        XCTAssertNoThrow(try Wallet.create(path: path("w"), keystore: MemoryKeystore(generateStorageKey())))
-    }
-
-    func testAnUndeclaredKeystoreErrorArrivesAsWalletErrorKeystore() throws {
-        XCTAssertThrowsError(try Wallet.create(path: path("w"), keystore: BrokenKeystore())) { error in
+        XCTAssertThrowsError(try Wallet.create(path: path("b"), keystore: BrokenKeystore())) { error in
             guard case WalletError.Keystore = error else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try Wallet.create(path: path("v"), keystore: MemoryKeystore(Data(count: 16)))) { error in
-            guard case WalletError.Keystore(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("16 bytes"))
-        }
     }
 
-    func testMalformedInputIsATypedError() throws {
-        let wallet = try wallet("w")
-        XCTAssertThrowsError(try wallet.verify(id: "not hex")) { error in
+    func testForgedAndForeignInstrumentsAreRefused() async throws {
+        let alice = try await wallet("alice")
+        let bob = try await wallet("bob")
+        XCTAssertThrowsError(try alice.import(bytes: registry.forgedTicket(holder: alice.newHolderKey()))) { error in
+            guard case WalletError.Rejected(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("not in the trust list"), message)
+        }
+        let ticket = try await stock(alice, notes: 0)
+        XCTAssertThrowsError(try bob.import(bytes: alice.export(id: ticket))) { error in
+            guard case WalletError.NotOurs = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try alice.verify(id: "not hex")) { error in
             guard case WalletError.InvalidInput = error else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try wallet.export(id: String(repeating: "00", count: 16))) { error in
-            guard case WalletError.UnknownInstrument = error else { return XCTFail("\(error)") }
-        }
-        XCTAssertThrowsError(try wallet.import(bytes: Data(repeating: 0x55, count: 40))) { error in
-            guard case WalletError.Decode = error else { return XCTFail("\(error)") }
-        }
-        XCTAssertThrowsError(try wallet.import(bytes: Data(count: 2_000_000))) { error in
-            guard case WalletError.Decode = error else { return XCTFail("\(error)") }
-        }
-        XCTAssertThrowsError(try wallet.installTrustList(bytes: kit.trustList(0))) { error in
-            guard case WalletError.Trust = error else { return XCTFail("\(error)") }
-        }
-        XCTAssertThrowsError(try wallet.pinRegistry(key: String(repeating: "11", count: 32))) { error in
-            guard case WalletError.RegistryMismatch = error else { return XCTFail("\(error)") }
-        }
-        XCTAssertEqual(wallet.registryKey(), kit.registryKey)
-        XCTAssertEqual(wallet.trustListVersion(), 1)
     }
 
-    /// Prints the cost of the cheapest exported calls; never asserts on time.
-    func testRoundTripCostOfATrivialFfiCall() throws {
-        let wallet = try wallet("w")
+    func testASaleOverLibp2pThenReconciliation() async throws {
+        let alice = try await wallet("alice")
+        let bob = try await wallet("bob")
+        let ticket = try await stock(alice, notes: 0)
+        _ = try await bob.topUp(url: registry.url, currency: "EUR", minor: 2_500, payment: "test-card-ok")
+        _ = try await bob.withdraw(url: registry.url, currency: "EUR", minor: 2_500)
+        let seller = try await alice.startNode(config: loopbackNodeConfig())
+        let buyer = try await bob.startNode(config: loopbackNodeConfig())
+        var uri = try await buyer.uri()
+        while !uri.contains("a=") { try await Task.sleep(nanoseconds: 20_000_000); uri = try await buyer.uri() }
+        try await seller.dial(uri: uri)
+        let exchange = try await seller.offer(peer: buyer.peerId(), items: [ticket],
+                                              terms: .sale(price: Amount(currency: "EUR", minor: 2_500)), ttlSeconds: 300)
+        buyerLoop: while let event = await buyer.nextEvent() {
+            switch event {
+            case .offerReceived(_, let offer):
+                XCTAssertEqual(offer.offerId, exchange)
+                try await buyer.accept(exchange: exchange)
+            case .completed(_, let role, let received, _):
+                XCTAssertEqual(role, .receiver)
+                XCTAssertEqual(received, [ticket])
+                break buyerLoop
+            case .declined(_, _, let reason): return XCTFail("declined: \(reason)")
+            default: continue
+            }
+        }
+        sellerLoop: while let event = await seller.nextEvent() {
+            if case .completed(_, .sender, _, let sent) = event { XCTAssertEqual(sent, [ticket]); break sellerLoop }
+        }
+        try await seller.stop()
+        try await buyer.stop()
+        XCTAssertEqual(try bob.tickets().map(\.id), [ticket])
+        XCTAssertEqual(try alice.balance().first?.available, 2_500)
+        let report = try await bob.sync(url: registry.url)
+        XCTAssertTrue(report.certified.contains(ticket), "\(report)")
+    }
+
+    func testAGiftByNfcTapAndALostTag() async throws {
+        let alice = try await wallet("alice")
+        let bob = try await wallet("bob")
+        _ = try await alice.topUp(url: registry.url, currency: "EUR", minor: 500, payment: "test-card-ok")
+        _ = try await alice.withdraw(url: registry.url, currency: "EUR", minor: 500)
+        XCTAssertThrowsError(try alice.nfcTransfer(channel: LostChannel(), message: Data())) { error in
+            guard case NfcTransferError.Channel(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("moved away"), message)
+        }
+        let note = try alice.notes()[0]
+        let offer = try alice.offerTransfer(items: [note.id], terms: .gift, ttlSeconds: 120)
+        bob.acceptGifts(yes: true)
+        let step = try alice.nfcTransfer(channel: TapChannel(bob), message: offer.step.send ?? Data())
+        guard case .done = step else { return XCTFail("one tap completes a gift: \(step)") }
+        XCTAssertEqual(try bob.balance().first?.available, note.amount?.minor)
+    }
+
+    func testATicketPresentedToTheGateThroughProcessApdu() async throws {
+        let wallet = try await wallet("visitor")
+        let ticket = try await stock(wallet, notes: 0)
+        _ = try await wallet.sync(url: registry.url)
+        let result = try registry.gateTap(gateDir: Self.gateDir!) { wallet.processApdu(apdu: $0) }
+        XCTAssertEqual(result, "admitted \(ticket)")
+        XCTAssertEqual(wallet.lastResult()?.admitted, true)
+        let again = try registry.gateTap(gateDir: Self.gateDir!) { wallet.processApdu(apdu: $0) }
+        XCTAssertFalse(again.hasPrefix("admitted"), again)
+    }
+
+    func testRegistryRefusalsCarryTheRegistrysCodeAndText() async throws {
+        let wallet = try await wallet("w")
+        do {
+            _ = try await wallet.buy(url: registry.url, eventId: Self.event, zone: "A", seat: nil)
+            XCTFail("bought without money")
+        } catch RegistryError.Refused(let status, let code, let message) {
+            XCTAssertTrue((400..<500).contains(Int(status)))
+            XCTAssertFalse(code.isEmpty || message.isEmpty)
+        }
+        do {
+            _ = try await wallet.sync(url: "ftp://x")
+            XCTFail("not a URL")
+        } catch RegistryError.InvalidInput {}
+    }
+
+    /// Prints the cost of the cheapest exported calls and of processApdu; never asserts on time.
+    func testRoundTripCostOfATrivialFfiCallAndOfProcessApdu() async throws {
+        let wallet = try await wallet("w")
         let n = 20_000
         func measure(_ body: () -> Int) -> Double {
             var sink = 0
             for _ in 0..<n { sink &+= body() }
-            // Thread CPU time, as the Kotlin suite measures: wall time on a
-            // loaded machine mostly measures waiting for a core.
+            // Thread CPU time, as the Kotlin suite measures.
             let start = clock_gettime_nsec_np(CLOCK_THREAD_CPUTIME_ID)
             for _ in 0..<n { sink &+= body() }
             XCTAssertGreaterThan(sink, 0)
             return Double(clock_gettime_nsec_np(CLOCK_THREAD_CPUTIME_ID) - start) / Double(n)
         }
         let baseline = measure { String(describing: 0.1).count }
-        let version = measure { libraryVersion().count }
-        let account = measure { wallet.accountKey().count }
-        print(String(format: "ffi-cost: swift baseline      %8.1f ns/call", baseline))
-        print(String(format: "ffi-cost: libraryVersion()     %8.1f ns/call (%.0fx)", version, version / baseline))
-        print(String(format: "ffi-cost: wallet.accountKey()  %8.1f ns/call (%.0fx)", account, account / baseline))
+        for (name, ns) in [
+            ("libraryVersion()", measure { libraryVersion().count }),
+            ("wallet.accountKey()", measure { wallet.accountKey().count }),
+            ("wallet.processApdu(SELECT)", measure { wallet.processApdu(apdu: select).count }),
+        ] {
+            print(String(format: "ffi-cost: %-28@ %10.1f ns/call %6.0fx", name as NSString, ns, ns / baseline))
+        }
     }
 }

@@ -16,7 +16,8 @@ fun main() {
     println("event $event, gate ${gateKey.take(16)}…")
     var passed = 0
     var failed = 0
-    val suites = WalletTests(registry, event).tests + FlowTests(registry, event, gateDir).tests
+    val suites = WalletTests(registry, event).tests + FlowTests(registry, event, gateDir).tests +
+        tessera.demo.AppLogicTests(registry.url, event).tests
     for ((name, test) in suites) {
         try {
             test()
