@@ -32,8 +32,54 @@ pub struct MeshConfig {
     pub peers: Vec<Multiaddr>,
     /// The venue's topic (one per event).
     pub topic: String,
-    /// Gossipsub heartbeat.
+    /// Gossipsub parameters.
+    pub gossip: GossipTuning,
+}
+
+/// The gossipsub parameters that decide how fast a used event reaches every
+/// gate. On a venue's LAN, libp2p's mesh parameters already deliver an
+/// event to all of 10 gates in about 15 ms at p99 (docs/benchmarks.md); a
+/// shorter heartbeat and a wider mesh measured no faster (within noise). What
+/// [`GossipTuning::venue`] changes is the first heartbeat: libp2p waits 5 s
+/// before it, so a gate that just started or rejoined is in no mesh for that
+/// long and does not forward what it hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GossipTuning {
+    /// How often meshes are repaired and IHAVE gossip is sent.
     pub heartbeat: Duration,
+    /// Delay before the first heartbeat.
+    pub heartbeat_initial_delay: Duration,
+    /// Target mesh degree.
+    pub mesh_n: usize,
+    /// Below this, a heartbeat grafts more peers.
+    pub mesh_n_low: usize,
+    /// Above this, a heartbeat prunes peers.
+    pub mesh_n_high: usize,
+    /// Send own messages to every subscribed peer, not only the mesh.
+    pub flood_publish: bool,
+}
+
+impl GossipTuning {
+    /// For a venue's gates: libp2p's mesh, a 200 ms heartbeat from the start.
+    pub fn venue() -> Self {
+        Self {
+            heartbeat_initial_delay: Duration::from_millis(200),
+            ..Self::library_defaults(Duration::from_millis(200))
+        }
+    }
+
+    /// libp2p's defaults with `heartbeat` (what the gates ran before; the
+    /// benchmark's baseline).
+    pub fn library_defaults(heartbeat: Duration) -> Self {
+        Self {
+            heartbeat,
+            heartbeat_initial_delay: Duration::from_secs(5),
+            mesh_n: 6,
+            mesh_n_low: 5,
+            mesh_n_high: 12,
+            flood_publish: true,
+        }
+    }
 }
 
 impl MeshConfig {
@@ -90,8 +136,15 @@ impl MeshHandle {
     /// Starts a node on the current tokio runtime.
     pub fn start(config: MeshConfig) -> Result<Self, MeshError> {
         let setup = |e: &dyn std::fmt::Display| MeshError::Setup(e.to_string());
+        let g = config.gossip;
         let gossip_config = gossipsub::ConfigBuilder::default()
-            .heartbeat_interval(config.heartbeat)
+            .heartbeat_interval(g.heartbeat)
+            .heartbeat_initial_delay(g.heartbeat_initial_delay)
+            .mesh_n(g.mesh_n)
+            .mesh_n_low(g.mesh_n_low)
+            .mesh_n_high(g.mesh_n_high)
+            .gossip_lazy(g.mesh_n)
+            .flood_publish(g.flood_publish)
             .validation_mode(ValidationMode::Strict)
             .max_transmit_size(64 * 1024)
             .build()

@@ -85,7 +85,7 @@ fn config(peers: Vec<libp2p::Multiaddr>) -> MeshConfig {
         listen: "/ip4/127.0.0.1/tcp/0".parse().unwrap(),
         peers,
         topic: MeshConfig::topic_for("final-2026"),
-        heartbeat: Duration::from_millis(100),
+        gossip: tessera_gate::mesh::GossipTuning::venue(),
     }
 }
 

@@ -294,7 +294,7 @@ fn main() -> anyhow::Result<()> {
                     listen,
                     peers: mesh_peers,
                     topic: MeshConfig::topic_for(&gate.policy().event_id),
-                    heartbeat: Duration::from_secs(1),
+                    gossip: tessera_gate::mesh::GossipTuning::venue(),
                 })?),
                 None => None,
             };
