@@ -663,3 +663,23 @@ fn a_scripted_double_transfer_is_caught_at_reconciliation() {
     assert_eq!(world.model.proofs[0].verify(), Ok(cheater_key));
     check_case(&case);
 }
+
+/// Found by the model: a registered certificate (whose registry has not yet
+/// heard of an offline gate's admission) must not give the holder back the
+/// use it spent there, or a second offline gate admits it again.
+#[test]
+fn reconciling_does_not_restore_a_use_spent_offline() {
+    let case = Case {
+        cheaters: vec![false, false],
+        tickets: vec![(0, 1)],
+        online: [false, false],
+        actions: vec![
+            Action::Transfer { from: 0, to: 1, ticket: 0 },
+            Action::Present { wallet: 1, ticket: 0, gate: 1 },
+            Action::Reconcile { wallet: 1 },
+            Action::Present { wallet: 1, ticket: 0, gate: 0 },
+        ],
+        order_seed: 0,
+    };
+    check_case(&case);
+}

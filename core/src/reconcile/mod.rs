@@ -121,7 +121,9 @@ impl<S: WalletStore> Wallet<S> {
                             continue;
                         }
                         record.instrument = certified;
-                        record.uses_left = verified.state.uses_left;
+                        // Uses this wallet spent at gates the registry has not
+                        // heard of yet stay spent (found by the adversarial model).
+                        record.uses_left = verified.state.uses_left.min(record.uses_left);
                         record.status = verified.state.status;
                         record.updated_at = now;
                         self.store.apply(WriteBatch(vec![Write::UpdateInstrument(record)]))?;
