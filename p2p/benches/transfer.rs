@@ -24,9 +24,10 @@ fn ms(d: Duration) -> f64 {
 
 /// Signature work per gift of one freshly issued ticket. Signatures: the
 /// offer (account and holder), the acceptance, the endorsement, the
-/// certificate and the receipt, so 6. Verifications: the offer's two, the
-/// genesis twice (offer check, certificate check), the endorsement twice,
-/// then the acceptance, the certificate and the receipt, so 9.
+/// certificate and the receipt, so 6. Verifications: the sender's check of
+/// its own item (genesis), the offer's two signatures, the genesis at the
+/// offer check, the acceptance, the certificate, the chain with its new link
+/// (genesis and endorsement), the receipt, so 9.
 const SIGNS_PER_TRANSFER: u32 = 6;
 const VERIFIES_PER_TRANSFER: u32 = 9;
 
