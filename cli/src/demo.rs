@@ -301,12 +301,28 @@ pub fn run() -> Result<()> {
         "Carol's copy is refuted: the registry and the gates go by Bob's registered chain, and the proof is what Carol claims against Alice with",
     );
 
-    story.step("Bob gives seat 12 back to the service provider for a refund");
-    let refund = WalletSession::new(&mut bob, client.clone()).refund(&seat12)?;
-    let status: wire::InstrumentStatus = client.get(&format!("/instruments/{}", seat12.to_hex()))?;
-    expect("the registry lists seat 12 as refunded", status.status == "refunded")?;
+    story.step(
+        "Bob syncs again: seat 12 was signed away twice, so he gets a replacement, which he gives back for a refund",
+    );
+    WalletSession::new(&mut bob, client.clone()).sync()?;
+    let old: wire::InstrumentStatus = client.get(&format!("/instruments/{}", seat12.to_hex()))?;
+    let replacement = bob
+        .tickets()?
+        .into_iter()
+        .find(|t| t.id != seat12 && t.holding == Holding::Held && t.label.ends_with("seat 12"))
+        .map(|t| t.id)
+        .ok_or_else(|| anyhow!("Bob got no replacement for seat 12"))?;
     story.say(format!(
-        "refunded at its face price: {} new note(s); the registry lists seat 12 as {}; Bob's notes {}",
+        "the registry lists the double-transferred seat 12 as {} (on the deny list: {}) and gave Bob, its registered holder, replacement {}",
+        old.status,
+        if bob.verify(&seat12).is_err() { "Bob's wallet refuses the old one now" } else { "NOT DENIED" },
+        replacement.to_hex()
+    ));
+    let refund = WalletSession::new(&mut bob, client.clone()).refund(&replacement)?;
+    let status: wire::InstrumentStatus = client.get(&format!("/instruments/{}", replacement.to_hex()))?;
+    expect("the registry lists the replacement as refunded", status.status == "refunded")?;
+    story.say(format!(
+        "refunded at its face price: {} new note(s); the registry lists the replacement as {}; Bob's notes {}",
         refund.len(),
         status.status,
         notes_of(&bob)?
@@ -329,10 +345,11 @@ pub fn run() -> Result<()> {
         let tickets: Vec<String> = wallet
             .instruments(Default::default())?
             .into_iter()
-            .filter(|r| r.holding == Holding::Held && r.kind == Kind::Ticket)
+            // What its verifier still passes: a denied ticket is kept but worthless.
+            .filter(|r| r.holding == Holding::Held && r.kind == Kind::Ticket && wallet.verify(&r.id).is_ok())
             .map(|r| r.label)
             .collect();
-        let tickets = if tickets.is_empty() { "no tickets".into() } else { tickets.join("; ") };
+        let tickets = if tickets.is_empty() { "no valid tickets".into() } else { tickets.join("; ") };
         story.say(format!(
             "{name}: {tickets}; {} ({} history lines)",
             notes_of(wallet)?,
