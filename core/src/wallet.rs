@@ -374,6 +374,12 @@ impl<S: WalletStore> Wallet<S> {
                 let proof = EquivocationProof::find(&old.instrument, &instrument);
                 return Err(WalletError::DoubleTransfer { id, proof: proof.map(Box::new) });
             }
+            // A longer chain that forks from our copy below its tip is the
+            // same double transfer seen later; accepting it would discard the
+            // only evidence (found by the adversarial model).
+            if let Some(proof) = EquivocationProof::find(&old.instrument, &instrument) {
+                return Err(WalletError::DoubleTransfer { id, proof: Some(Box::new(proof)) });
+            }
         }
         let (memo, counterparty) = self.arrival(&instrument);
         let record = InstrumentRecord {
