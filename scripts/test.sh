@@ -43,6 +43,13 @@ command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with r
 # and the tests too, since they enable every feature).
 bash scripts/install-deps.sh || { echo "installing the test dependencies failed" >&2; exit 1; }
 
+# One build, shared by every section: no incremental caches (a clean run
+# never reuses them, and they doubled the target directory), and sections
+# that build (registry, nfc, kotlin) ask for the same workspace-wide feature
+# set as the tests, so cargo reuses those artifacts instead of compiling a
+# second copy of each dependency.
+export CARGO_INCREMENTAL=0
+
 log_dir=$(mktemp -d)
 trap 'rm -rf "$log_dir"' EXIT
 passed_sections=() failed_sections=()

@@ -56,6 +56,7 @@ runuser -u postgres -- "$PG/pg_isready" -h 127.0.0.1 -p "$PORT" >/dev/null \
 export TESSERA_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 echo "registry: PostgreSQL $("$PG/postgres" --version | awk '{print $3}') on 127.0.0.1:$PORT"
 
-# Every #[ignore]d registry test needs PostgreSQL; they read the URL above
-# and fail without it.
-cargo test -p tessera-registry -- --ignored
+# Every #[ignore]d test in the workspace is a registry test that needs
+# PostgreSQL; they read the URL above and fail without it. Built with the
+# workspace's features, the same artifacts as section rust.
+cargo test --workspace --all-features -- --ignored

@@ -15,8 +15,9 @@ if [[ ${#need[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-cargo build -q -p tessera-gate --features nfc,mesh,registry --bins
-cargo build -q -p tessera-registry --bin tessera-registry
+# Every binary with the workspace's features (the gate needs nfc, mesh and
+# registry): the same artifacts section rust built.
+cargo build -q --workspace --all-features --bins
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 work=$(mktemp -d)
 pcscd_pid="" card_pid="" registry_pid=""

@@ -53,7 +53,9 @@ for toml in bindings/Cargo.toml bindings/uniffi-bindgen/Cargo.toml; do
 done
 
 # --- build ---------------------------------------------------------------------
-cargo build -q -p tessera-ffi -p tessera-ffi-testkit -p tessera-uniffi-bindgen -p tessera-registry
+# The workspace's feature set, as in the other sections, so nothing is
+# compiled twice.
+cargo build -q --workspace --all-features
 LIB_DIR=$CARGO_TARGET_DIR/debug
 LIB=$LIB_DIR/libtessera_ffi.so
 TESTKIT=$LIB_DIR/tessera-ffi-testkit
