@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  gate or sender phone (reader)              this phone (card, HCE)
-//!    SELECT F0 'TESSERA' ─────────────────▶  process_apdu → "tessera/1" 9000
+//!    SELECT F0 'TESSERA' ─────────────────▶  process_apdu → "tessera/2" 9000
 //!    PRESENT challenge / TRANSFER offer ──▶  process_apdu → answer (chained, 61xx)
 //!    CONFIRM certificate ─────────────────▶  process_apdu → 9000; last_result()
 //!
