@@ -14,6 +14,9 @@
 //! and say in the commit why the bytes changed.
 
 use tessera_core::authority::{Issuer, RegistryAuthority};
+use tessera_core::transfer::{
+    AcceptanceBody, CertificateBody, DeclineBody, Offer, OfferBody, ReceiptBody, Terms, TransferMessage,
+};
 use tessera_core::{
     Amount, Attributes, CouponAttributes, DenyList, EquivocationProof, ExchangeId, Instrument, InstrumentId,
     LocalSigner, NoteAttributes, PublicKey, Role, Signed, Signer, SignerError, TicketAttributes, Timestamp, TrustEntry,
@@ -62,6 +65,8 @@ pub enum Structure {
     DenyList,
     /// `EquivocationProof`
     EquivocationProof,
+    /// `TransferMessage` (what the p2p and NFC transports carry)
+    TransferMessage,
 }
 
 impl Structure {
@@ -75,6 +80,7 @@ impl Structure {
             Structure::TrustList => "Signed<TrustListBody>",
             Structure::DenyList => "Signed<DenyList>",
             Structure::EquivocationProof => "EquivocationProof",
+            Structure::TransferMessage => "TransferMessage",
         }
     }
 }
@@ -211,6 +217,115 @@ fn endorse(
     Ok(inst.with_link(Signed::sign(body, &parties.holders[from])?))
 }
 
+/// Seeds of the two wallets' account keys in the transfer vectors: the
+/// seller S and the buyer R.
+pub const SELLER_ACCOUNT_SEED: [u8; 32] = [0x0E; 32];
+/// The buyer's account.
+pub const BUYER_ACCOUNT_SEED: [u8; 32] = [0x0F; 32];
+/// Fresh holder keys of the buyer: for the ticket (E) and for the change (F).
+pub const BUYER_FRESH_SEEDS: [[u8; 32]; 2] = [[0x1E; 32], [0x1F; 32]];
+/// The buyer's 20.00 EUR note.
+pub const BUYER_NOTE_ID: InstrumentId = InstrumentId([0x44; 16]);
+/// The sale's offer and acceptance ids.
+pub const SALE_OFFER_ID: ExchangeId = ExchangeId([0x05; 16]);
+/// The acceptance id.
+pub const SALE_ACCEPTANCE_ID: ExchangeId = ExchangeId([0x85; 16]);
+
+/// One whole sale (DESIGN §3.1, docs/transfer.md): seller S offers the
+/// ticket (held by A) for 10.00 EUR with a 10.00 EUR change note (held by C)
+/// set aside; buyer R accepts with fresh keys E (ticket) and F (change) and
+/// pays with a 20.00 EUR note (held by B) endorsed to the payee key D; S
+/// answers with the certificate (ticket A → E, change C → F); R signs the
+/// receipt. And R's decline of the same offer, the other possible answer.
+pub fn sale_messages(p: &Parties) -> Result<[TransferMessage; 5], Box<dyn std::error::Error>> {
+    let seller = LocalSigner::from_seed(&SELLER_ACCOUNT_SEED);
+    let buyer = LocalSigner::from_seed(&BUYER_ACCOUNT_SEED);
+    let [ticket_key, change_key] = BUYER_FRESH_SEEDS.map(|seed| LocalSigner::from_seed(&seed).public_key());
+    let [a, b, c, d] = &p.holders;
+    let offered_at = ISSUED_AT + 20_000;
+
+    let ticket = p.issuer.issue_with_id(TICKET_ID, ticket(), a.public_key(), ISSUED_AT)?;
+    let change_note = p.issuer.issue_with_id(NOTE_ID, note(), c.public_key(), ISSUED_AT)?;
+    let twenty = Attributes::Note(NoteAttributes { amount: Amount::new("EUR", 2_000), expires_at: VALID_UNTIL });
+    let buyer_note = p.issuer.issue_with_id(BUYER_NOTE_ID, twenty, b.public_key(), ISSUED_AT)?;
+
+    let offer = Offer::sign(
+        OfferBody {
+            offer_id: SALE_OFFER_ID,
+            sender: seller.public_key(),
+            items: vec![ticket.clone()],
+            terms: Terms::Sale {
+                price: Amount::new("EUR", 1_000),
+                payee_keys: vec![d.public_key()],
+                change: vec![1_000],
+            },
+            created_at: offered_at,
+            expires_at: offered_at + 300,
+        },
+        &seller,
+        &[a],
+    )?;
+    let link = |inst: &Instrument, to: PublicKey, from: &LocalSigner, time| -> Result<Instrument, SignerError> {
+        let body = inst.next_endorsement(to, SALE_OFFER_ID, SALE_ACCEPTANCE_ID, time);
+        Ok(inst.with_link(Signed::sign(body, from)?))
+    };
+    let acceptance = Signed::sign(
+        AcceptanceBody {
+            offer_id: SALE_OFFER_ID,
+            offer_digest: offer.digest(),
+            acceptance_id: SALE_ACCEPTANCE_ID,
+            receiver: buyer.public_key(),
+            holder_keys: vec![ticket_key],
+            payment: vec![link(&buyer_note, d.public_key(), b, offered_at + 10)?],
+            change_keys: vec![change_key],
+            time: offered_at + 10,
+        },
+        &buyer,
+    )?;
+    let endorsed = link(&ticket, ticket_key, a, offered_at + 11)?;
+    let Some(ticket_link) = endorsed.links.last().cloned() else {
+        return Err("endorsement without a link".into());
+    };
+    let certificate = Signed::sign(
+        CertificateBody {
+            offer_id: SALE_OFFER_ID,
+            acceptance_id: SALE_ACCEPTANCE_ID,
+            acceptance_digest: acceptance.digest(),
+            endorsements: vec![ticket_link],
+            change: vec![link(&change_note, change_key, c, offered_at + 11)?],
+        },
+        &seller,
+    )?;
+    let receipt = Signed::sign(
+        ReceiptBody {
+            offer_id: SALE_OFFER_ID,
+            acceptance_id: SALE_ACCEPTANCE_ID,
+            certificate_digest: certificate.digest(),
+            receiver: buyer.public_key(),
+            instruments: vec![TICKET_ID],
+            time: offered_at + 12,
+        },
+        &buyer,
+    )?;
+    let decline = Signed::sign(
+        DeclineBody {
+            offer_id: SALE_OFFER_ID,
+            offer_digest: offer.digest(),
+            receiver: buyer.public_key(),
+            reason: "declined on screen".into(),
+            time: offered_at + 10,
+        },
+        &buyer,
+    )?;
+    Ok([
+        TransferMessage::Offer(offer),
+        TransferMessage::Acceptance(acceptance),
+        TransferMessage::Certificate(certificate),
+        TransferMessage::Receipt(receipt),
+        TransferMessage::Decline(decline),
+    ])
+}
+
 /// Every vector, in a fixed order.
 pub fn vectors() -> Result<Vec<Vector>, Box<dyn std::error::Error>> {
     use Structure as S;
@@ -259,6 +374,7 @@ pub fn vectors() -> Result<Vec<Vector>, Box<dyn std::error::Error>> {
     let Some(cert) = registered.registered.clone() else {
         return Err("register gave no certificate".into());
     };
+    let [offer, acceptance, certificate, receipt, decline] = sale_messages(&p)?;
     Ok(vec![
         Vector::new(
             "ticket-genesis",
@@ -319,6 +435,41 @@ pub fn vectors() -> Result<Vec<Vector>, Box<dyn std::error::Error>> {
             S::EquivocationProof,
             "Holder B endorsed sequence 2 of the ticket twice: to C (exchange 02) and\nto D (exchange 04). The proof names B.",
             proof.to_bytes(),
+        ),
+        Vector::new(
+            "transfer-offer",
+            S::TransferMessage,
+            "Seller S (account key seed 0e) offers the ticket, held by A, for 10.00 EUR:\n\
+             payee key D, a 10.00 EUR change note set aside; offer [05; 16], valid 5 minutes.\n\
+             Signed by S's account key and by A (the ticket's holder key).",
+            offer.to_bytes(),
+        ),
+        Vector::new(
+            "transfer-acceptance",
+            S::TransferMessage,
+            "Buyer R (account key seed 0f) accepts transfer-offer: fresh key E (seed 1e) for\n\
+             the ticket, F (seed 1f) for the change; pays with a 20.00 EUR note [44; 16]\n\
+             endorsed B -> D inside the exchange (acceptance [85; 16]).",
+            acceptance.to_bytes(),
+        ),
+        Vector::new(
+            "transfer-certificate",
+            S::TransferMessage,
+            "S hands over: the ticket endorsed A -> E and the change note [22; 16] endorsed\n\
+             C -> F, both bound to offer [05; 16] and acceptance [85; 16]; signed by S.",
+            certificate.to_bytes(),
+        ),
+        Vector::new(
+            "transfer-receipt",
+            S::TransferMessage,
+            "R's receipt for transfer-certificate (names its digest and the ticket).",
+            receipt.to_bytes(),
+        ),
+        Vector::new(
+            "transfer-decline",
+            S::TransferMessage,
+            "R declines transfer-offer instead (names the offer's digest).",
+            decline.to_bytes(),
         ),
     ])
 }

@@ -11,6 +11,7 @@ mod generator;
 
 use generator::{CHECKED_AT, Parties, Structure, Vector};
 use std::path::PathBuf;
+use tessera_core::transfer::{Terms, TransferMessage};
 use tessera_core::{
     DenyList, Endorsement, EquivocationProof, Genesis, Instrument, Kind, RegisteredCertificate, Signed, Signer,
     TrustList, TrustListBody, Verifier, Wire,
@@ -63,6 +64,7 @@ fn every_vector_round_trips_byte_for_byte() {
             Structure::TrustList => drop(round_trip::<Signed<TrustListBody>>(&bytes)),
             Structure::DenyList => drop(round_trip::<Signed<DenyList>>(&bytes)),
             Structure::EquivocationProof => drop(round_trip::<EquivocationProof>(&bytes)),
+            Structure::TransferMessage => drop(round_trip::<TransferMessage>(&bytes)),
         }
     }
 }
@@ -131,6 +133,70 @@ fn the_lists_are_signed_by_the_registry() {
     assert_eq!(deny.body.version, 2);
     let chain: Instrument = round_trip(&stored("instrument-two-links").1);
     assert!(Verifier::new(&trust, &deny.body).verify(&chain, CHECKED_AT).is_ok());
+}
+
+/// The sale vectors are one consistent exchange: every signature verifies
+/// under the key the protocol names, every message binds the one before it
+/// by digest, and the instruments it moves verify for their new holders.
+#[test]
+fn the_sale_vectors_are_one_exchange() {
+    let parties = Parties::new();
+    let message = |name: &str| round_trip::<TransferMessage>(&stored(name).1);
+    let (
+        TransferMessage::Offer(offer),
+        TransferMessage::Acceptance(acceptance),
+        TransferMessage::Certificate(certificate),
+        TransferMessage::Receipt(receipt),
+        TransferMessage::Decline(decline),
+    ) = (
+        message("transfer-offer"),
+        message("transfer-acceptance"),
+        message("transfer-certificate"),
+        message("transfer-receipt"),
+        message("transfer-decline"),
+    )
+    else {
+        panic!("a transfer vector holds the wrong message");
+    };
+    let seller = tessera_core::LocalSigner::from_seed(&generator::SELLER_ACCOUNT_SEED).public_key();
+    let buyer = tessera_core::LocalSigner::from_seed(&generator::BUYER_ACCOUNT_SEED).public_key();
+    let [a, b, c, d] = parties.holders.each_ref().map(|h| h.public_key());
+
+    assert_eq!(offer.verify_signatures(), Ok(()));
+    assert_eq!((offer.body.sender, offer.body.items[0].holder()), (seller, a));
+    let Terms::Sale { payee_keys, change, .. } = &offer.body.terms else { panic!("a sale") };
+    assert_eq!((payee_keys.as_slice(), change.as_slice()), ([d].as_slice(), [1_000].as_slice()));
+
+    assert_eq!(acceptance.verify(&buyer), Ok(()));
+    assert_eq!(acceptance.body.offer_digest, offer.digest());
+    assert_eq!(decline.verify(&buyer), Ok(()));
+    assert_eq!((decline.body.offer_id, decline.body.offer_digest), (offer.id(), offer.digest()));
+    // Neither answer's signature stands for the other.
+    assert!(Signed { body: decline.body.clone(), signature: acceptance.signature }.verify(&buyer).is_err());
+
+    assert_eq!(certificate.verify(&seller), Ok(()));
+    assert_eq!(certificate.body.acceptance_digest, acceptance.digest());
+    assert_eq!(receipt.verify(&buyer), Ok(()));
+    assert_eq!(receipt.body.certificate_digest, certificate.digest());
+
+    // What moved verifies for its new holder at the time of the exchange.
+    let trust = trust_list();
+    let deny = DenyList::empty();
+    let verifier = Verifier::new(&trust, &deny);
+    let at = acceptance.body.time + 1;
+    let payment = &acceptance.body.payment[0];
+    assert_eq!(payment.links[0].verify(&b), Ok(()));
+    assert!(verifier.verify_for_holder(payment, &d, at).is_ok());
+    let ticket = offer.body.items[0].with_link(certificate.body.endorsements[0].clone());
+    let ticket_key = acceptance.body.holder_keys[0];
+    assert!(verifier.verify_for_holder(&ticket, &ticket_key, at).is_ok());
+    let change_note = &certificate.body.change[0];
+    assert_eq!(change_note.links[0].verify(&c), Ok(()));
+    assert!(verifier.verify_for_holder(change_note, &acceptance.body.change_keys[0], at).is_ok());
+    // Every link is bound to this exchange.
+    for link in [&payment.links[0], &certificate.body.endorsements[0], &change_note.links[0]] {
+        assert_eq!((link.body.offer_id, link.body.acceptance_id), (offer.id(), acceptance.body.acceptance_id));
+    }
 }
 
 #[test]
