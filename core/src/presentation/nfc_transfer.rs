@@ -97,7 +97,14 @@ impl NfcTransferReader {
             return Ok(NfcTransferStep::AwaitingPeer);
         }
         let step = wallet.handle_transfer(&message)?;
-        let done = step.events.iter().any(|e| matches!(e, TransferEvent::Completed { .. }));
+        // A decline or an expiry ends the exchange as surely as a receipt:
+        // the sender must not be told to tap again.
+        let done = step.events.iter().any(|e| {
+            matches!(
+                e,
+                TransferEvent::Completed { .. } | TransferEvent::Declined { .. } | TransferEvent::Expired { .. }
+            )
+        });
         self.events.extend(step.events);
         match step.send {
             Some(next) if !done => {

@@ -808,6 +808,30 @@ fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
 }
 
 #[test]
+fn phone_to_phone_decline_on_screen_ends_the_exchange_at_the_next_tap() {
+    let venue = Venue::new();
+    let mut sender = venue.wallet();
+    let id = venue.ticket(&mut sender, "north");
+    let mut receiver = card_of(venue.wallet());
+    let (offer_id, step) = sender.offer_transfer(&[id], crate::transfer::OfferTerms::Gift, T0 + 600).unwrap();
+    let mut first = NfcTransferReader::start(step.send.unwrap());
+    assert_eq!(drive_transfer(&mut first, &mut sender, &mut receiver), NfcTransferStep::AwaitingPeer);
+    // The user says no on screen; the decline waits for the next tap.
+    let declined = receiver.wallet_mut().decline_offer(offer_id, "not mine").unwrap();
+    receiver.queue_transfer_reply(declined.send.unwrap());
+    receiver.deactivate();
+    let mut second = NfcTransferReader::start(Vec::new());
+    let done = drive_transfer(&mut second, &mut sender, &mut receiver);
+    assert!(
+        matches!(done, NfcTransferStep::Done(ref events) if events.iter().any(|e| matches!(e, crate::transfer::TransferEvent::Declined { reason, .. } if reason == "not mine"))),
+        "the sender learns the exchange is over: {done:?}"
+    );
+    // Nothing moved: the sender holds the ticket again, the receiver never had it.
+    assert_eq!(sender.instrument(&id).unwrap().holding, Holding::Held);
+    assert!(receiver.wallet().instrument(&id).is_err());
+}
+
+#[test]
 fn nfc_on_air_vectors_expand_to_the_signed_messages() {
     let (challenge, presentation, certificate) = vector_messages();
     let on_air = on_air::PresentationOnAir::from_presentation(&presentation);
