@@ -19,6 +19,7 @@
 
 pub mod apdu;
 pub mod authority;
+pub mod bench;
 pub mod clock;
 pub mod codec;
 pub mod crypto;
