@@ -17,6 +17,7 @@
 //!  screen::render                          GateStore (SQLite: records, used)
 //! ```
 
+pub mod bench;
 pub mod gate;
 #[cfg(feature = "mesh")]
 pub mod mesh;
