@@ -11,6 +11,7 @@
 //! The protocol logic lives in `tessera_core::transfer`; this crate is
 //! only an adapter: it never decides anything the engine did not.
 
+pub mod bench;
 pub mod codec;
 pub mod loopback;
 pub mod node;
