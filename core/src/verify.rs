@@ -139,6 +139,61 @@ pub struct VerifiedInstrument {
     pub state: InstrumentState,
 }
 
+/// Signed parts of one instrument that the caller verified before, with
+/// this verifier, and kept byte for byte: in the registry, the genesis and
+/// the endorsements it stored (each verified before it was stored, or
+/// signed by the registry itself). [`Verifier::verify_from`] and
+/// [`Verifier::verify_batch_from`] do not check their signatures again;
+/// every other check runs as in [`Verifier::verify`].
+///
+/// A part is named by its digest ([`Signed::digest`]), which covers the
+/// canonical encoding of the body *and* the signature: an uploaded part
+/// with the same digest is the same signed bytes, so its signature is the
+/// one that verified (SHA-256 collision resistance). A signature's
+/// validity depends on nothing else than the key, the bytes and the
+/// signature, so the earlier answer stands — under the same key: a
+/// genesis names its issuer key in its body, and a link is known together
+/// with the key its signature verified under, which must be the holder
+/// key the uploaded chain names for it, or the signature is checked.
+///
+/// The caller vouches for this: a digest it did not verify (or sign) must
+/// never be put here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifiedPrefix {
+    /// Digest of a genesis whose issuer signature verified.
+    pub genesis: Option<Digest>,
+    /// Links whose signature verified, in increasing sequence order.
+    pub links: Vec<VerifiedLink>,
+}
+
+/// One link of a [`VerifiedPrefix`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedLink {
+    /// Its sequence.
+    pub sequence: u32,
+    /// Its digest ([`Signed::digest`]).
+    pub digest: Digest,
+    /// The key its signature verified under.
+    pub signer: PublicKey,
+}
+
+impl VerifiedPrefix {
+    /// Nothing verified before: every signature is checked.
+    pub const NONE: Self = Self { genesis: None, links: Vec::new() };
+
+    fn knows_genesis(&self, digest: &Digest) -> bool {
+        self.genesis.as_ref() == Some(digest)
+    }
+
+    fn knows_link(&self, sequence: u32, digest: &Digest, signer: &PublicKey) -> bool {
+        self.links
+            .binary_search_by_key(&sequence, |l| l.sequence)
+            .ok()
+            .and_then(|i| self.links.get(i))
+            .is_some_and(|l| l.digest == *digest && l.signer == *signer)
+    }
+}
+
 /// Checks instruments against one trust list and deny list.
 #[derive(Debug, Clone, Copy)]
 pub struct Verifier<'a> {
@@ -154,7 +209,19 @@ impl<'a> Verifier<'a> {
 
     /// Checks everything but the holder.
     pub fn verify(&self, instrument: &Instrument, now: Timestamp) -> Result<VerifiedInstrument, Rejection> {
-        self.check(instrument, now, &mut CheckNow)
+        self.check(instrument, &VerifiedPrefix::NONE, now, &mut CheckNow)
+    }
+
+    /// [`Verifier::verify`], without checking again the signatures of the
+    /// parts `known` names (see [`VerifiedPrefix`]). For a `known` that
+    /// holds only parts that verified, the answer is the one `verify` gives.
+    pub fn verify_from(
+        &self,
+        instrument: &Instrument,
+        known: &VerifiedPrefix,
+        now: Timestamp,
+    ) -> Result<VerifiedInstrument, Rejection> {
+        self.check(instrument, known, now, &mut CheckNow)
     }
 
     /// [`Verifier::verify`] for many instruments at once, with the same
@@ -177,13 +244,29 @@ impl<'a> Verifier<'a> {
         instruments: &[Instrument],
         now: Timestamp,
     ) -> Vec<Result<VerifiedInstrument, Rejection>> {
+        self.verify_batch_from(instruments, &[], now)
+    }
+
+    /// [`Verifier::verify_batch`] with, for the instrument at each index,
+    /// the parts already verified at the same index of `known` (see
+    /// [`VerifiedPrefix`]; missing entries are [`VerifiedPrefix::NONE`]).
+    /// The answer for each is the one [`Verifier::verify_from`] gives.
+    pub fn verify_batch_from(
+        &self,
+        instruments: &[Instrument],
+        known: &[VerifiedPrefix],
+        now: Timestamp,
+    ) -> Vec<Result<VerifiedInstrument, Rejection>> {
+        static NONE: VerifiedPrefix = VerifiedPrefix::NONE;
+        let items: Vec<(&Instrument, &VerifiedPrefix)> =
+            instruments.iter().enumerate().map(|(i, inst)| (inst, known.get(i).unwrap_or(&NONE))).collect();
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        if threads < 2 || instruments.len() < 2 * BATCH_INSTRUMENTS {
-            return self.verify_batch_here(instruments, now);
+        if threads < 2 || items.len() < 2 * BATCH_INSTRUMENTS {
+            return self.verify_batch_here(&items, now);
         }
-        let chunk = instruments.len().div_ceil(threads);
+        let chunk = items.len().div_ceil(threads);
         std::thread::scope(|scope| {
-            let parts: Vec<_> = instruments
+            let parts: Vec<_> = items
                 .chunks(chunk)
                 .map(|part| (part, scope.spawn(move || self.verify_batch_here(part, now))))
                 .collect();
@@ -192,7 +275,7 @@ impl<'a> Verifier<'a> {
                 .flat_map(|(part, handle)| {
                     // A panicking thread is a bug; its instruments are
                     // still answered, one by one, here.
-                    handle.join().unwrap_or_else(|_| part.iter().map(|i| self.verify(i, now)).collect())
+                    handle.join().unwrap_or_else(|_| part.iter().map(|(i, k)| self.verify_from(i, k, now)).collect())
                 })
                 .collect()
         })
@@ -201,31 +284,33 @@ impl<'a> Verifier<'a> {
     /// The batch path on the current thread.
     fn verify_batch_here(
         &self,
-        instruments: &[Instrument],
+        items: &[(&Instrument, &VerifiedPrefix)],
         now: Timestamp,
     ) -> Vec<Result<VerifiedInstrument, Rejection>> {
-        let mut out = Vec::with_capacity(instruments.len());
-        for group in instruments.chunks(BATCH_INSTRUMENTS) {
+        let mut out = Vec::with_capacity(items.len());
+        for group in items.chunks(BATCH_INSTRUMENTS) {
             let mut deferred = Deferred::default();
             // Instruments whose structure passed, with the range of their
             // signatures in `deferred` (consecutive, in order).
             let mut batched: Vec<(usize, VerifiedInstrument, std::ops::Range<usize>)> = Vec::new();
             let mut verdicts: Vec<Option<Result<VerifiedInstrument, Rejection>>> = vec![None; group.len()];
-            for (index, instrument) in group.iter().enumerate() {
+            for (index, (instrument, known)) in group.iter().enumerate() {
                 let mark = deferred.len();
                 deferred.unfit = false;
-                match self.check(instrument, now, &mut deferred) {
+                match self.check(instrument, known, now, &mut deferred) {
                     Ok(v) if !deferred.unfit => batched.push((index, v, mark..deferred.len())),
                     // A structural rejection or a signature unfit for the
                     // batch: the single path names the exact rejection.
                     _ => {
                         deferred.truncate(mark);
-                        verdicts[index] = Some(self.verify(instrument, now));
+                        verdicts[index] = Some(self.verify_from(instrument, known, now));
                     }
                 }
             }
             self.settle(group, &deferred, &mut batched, &mut verdicts, now);
-            out.extend(verdicts.into_iter().zip(group).map(|(v, i)| v.unwrap_or_else(|| self.verify(i, now))));
+            out.extend(
+                verdicts.into_iter().zip(group).map(|(v, (i, k))| v.unwrap_or_else(|| self.verify_from(i, k, now))),
+            );
         }
         out
     }
@@ -235,7 +320,7 @@ impl<'a> Verifier<'a> {
     /// instruments one by one.
     fn settle(
         &self,
-        group: &[Instrument],
+        group: &[(&Instrument, &VerifiedPrefix)],
         deferred: &Deferred,
         batched: &mut [(usize, VerifiedInstrument, std::ops::Range<usize>)],
         verdicts: &mut [Option<Result<VerifiedInstrument, Rejection>>],
@@ -249,7 +334,8 @@ impl<'a> Verifier<'a> {
                 verdicts[*index] = Some(Ok(verified.clone()));
             }
         } else if batched.len() == 1 {
-            verdicts[first.0] = Some(self.verify(&group[first.0], now));
+            let (instrument, known) = group[first.0];
+            verdicts[first.0] = Some(self.verify_from(instrument, known, now));
         } else {
             let (left, right) = batched.split_at_mut(batched.len() / 2);
             self.settle(group, deferred, left, verdicts, now);
@@ -260,6 +346,7 @@ impl<'a> Verifier<'a> {
     fn check(
         &self,
         instrument: &Instrument,
+        known: &VerifiedPrefix,
         now: Timestamp,
         signatures: &mut impl SignatureCheck,
     ) -> Result<VerifiedInstrument, Rejection> {
@@ -271,12 +358,12 @@ impl<'a> Verifier<'a> {
         if !self.trust.certifies(&genesis.issuer, Role::Issuer, now) {
             return Err(Rejection::UnknownIssuer(genesis.issuer));
         }
-        if !signatures.check(&genesis.issuer, &instrument.genesis) {
+        let genesis_digest = instrument.genesis.digest();
+        if !known.knows_genesis(&genesis_digest) && !signatures.check(&genesis.issuer, &instrument.genesis) {
             return Err(Rejection::BadGenesisSignature);
         }
         check_attributes(&genesis.attributes)?;
 
-        let genesis_digest = instrument.genesis.digest();
         let mut state = InstrumentState { uses_left: genesis.attributes.uses(), status: Status::Active };
         let (mut holder, mut sequence, mut tip) = (genesis.holder, 0u32, genesis_digest);
         if let Some(cert) = &instrument.registered {
@@ -309,7 +396,8 @@ impl<'a> Verifier<'a> {
             if e.previous != tip {
                 return Err(Rejection::BrokenPreviousDigest { link: n });
             }
-            if !signatures.check(&holder, link) {
+            let digest = link.digest();
+            if !known.knows_link(e.sequence, &digest, &holder) && !signatures.check(&holder, link) {
                 return Err(Rejection::BadSignature { link: n });
             }
             if !transferable
@@ -320,7 +408,7 @@ impl<'a> Verifier<'a> {
             }
             holder = e.new_holder;
             sequence = e.sequence;
-            tip = link.digest();
+            tip = digest;
         }
 
         match state.status {
@@ -546,6 +634,7 @@ mod tests {
             transferable: true,
         });
         let mut chains = Vec::new();
+        let mut honest = Vec::new();
         for n in 0..300u32 {
             let mut seed = [7u8; 32];
             seed[..4].copy_from_slice(&n.to_le_bytes());
@@ -556,6 +645,7 @@ mod tests {
             let t = who.issue_with_id(InstrumentId(id), coupon.clone(), holder.public_key(), 1).expect("signs");
             let body = t.next_endorsement(PublicKey([n as u8; 32]), ExchangeId::NONE, ExchangeId::NONE, 2);
             let mut chain = t.with_link(Signed::sign(body, &holder).expect("signs"));
+            honest.push(chain.clone());
             match n {
                 // A bad link signature, a bad genesis signature.
                 3 | 150 => chain.links[0].signature.0[40] ^= 1,
@@ -585,5 +675,53 @@ mod tests {
         // Small inputs take the one-thread path.
         assert_eq!(verifier.verify_batch(&chains[..10], 10), single[..10].to_vec());
         assert!(verifier.verify_batch(&[], 10).is_empty());
+
+        // From parts verified before (the honest genesis and link of each
+        // chain, as a registry stores them): the same answers, faults in
+        // the uploaded parts included, since a changed part has another
+        // digest. A link known under another key is checked again.
+        let known: Vec<VerifiedPrefix> = honest
+            .iter()
+            .enumerate()
+            .map(|(n, h)| {
+                let link = VerifiedLink {
+                    sequence: 1,
+                    digest: h.links[0].digest(),
+                    signer: if n % 7 == 3 { PublicKey([1; 32]) } else { h.genesis.body.holder },
+                };
+                match n % 3 {
+                    0 => VerifiedPrefix { genesis: Some(h.genesis.digest()), links: vec![link] },
+                    1 => VerifiedPrefix { genesis: Some(h.genesis.digest()), links: vec![] },
+                    _ => VerifiedPrefix { genesis: None, links: vec![link] },
+                }
+            })
+            .collect();
+        assert_eq!(verifier.verify_batch_from(&chains, &known, 10), single);
+        assert_eq!(verifier.verify_batch_from(&chains[..10], &known[..10], 10), single[..10].to_vec());
+        let one_by_one: Vec<_> = chains.iter().zip(&known).map(|(c, k)| verifier.verify_from(c, k, 10)).collect();
+        assert_eq!(one_by_one, single);
+        // A missing entry checks everything.
+        assert_eq!(verifier.verify_batch_from(&chains, &known[..100], 10), single);
+
+        // The signatures of known parts are not checked again: known as
+        // verified, a bad signature passes. This is why only parts that
+        // verified may be named.
+        let lie = |c: &Instrument| VerifiedPrefix {
+            genesis: Some(c.genesis.digest()),
+            links: vec![VerifiedLink { sequence: 1, digest: c.links[0].digest(), signer: c.genesis.body.holder }],
+        };
+        for n in [3, 150] {
+            assert_eq!(verifier.verify_from(&chains[n], &lie(&chains[n]), 10).map(|_| ()), Ok(()), "{n}");
+            let batch = verifier.verify_batch_from(&chains[n..=n], &[lie(&chains[n])], 10);
+            assert!(batch[0].is_ok());
+        }
+        // A bad genesis known as verified passes its signature check, and
+        // the link naming the honest genesis then does not follow from it.
+        assert_eq!(
+            verifier.verify_from(&chains[5], &lie(&chains[5]), 10),
+            Err(Rejection::BrokenPreviousDigest { link: 1 })
+        );
+        // Structure is still checked for known parts.
+        assert_eq!(verifier.verify_from(&chains[250], &lie(&chains[250]), 10), single[250]);
     }
 }

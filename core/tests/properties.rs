@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::instrument::SignedBody;
 use tessera_core::trust::TrustError;
-use tessera_core::verify::MAX_LINKS;
+use tessera_core::verify::{MAX_LINKS, VerifiedLink, VerifiedPrefix};
 use tessera_core::{
     Amount, Attributes, Context, CouponAttributes, DecodeError, DenyList, Endorsement, EquivocationProof, ExchangeId,
     Genesis, Instrument, InstrumentId, InstrumentState, LocalSigner, NoteAttributes, ProofError, PublicKey,
@@ -204,6 +204,104 @@ proptest! {
             verifier().verify_for_holder(&inst, &old, NOW),
             Err(Rejection::WrongHolder { expected: old, found: tip })
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verification from parts verified before (the registry's stored prefix)
+
+/// What a registry keeps of a chain it verified and stored: the genesis
+/// and each link with the key it verified under.
+fn stored_prefix(stored: &Instrument, signer_of_links: Option<PublicKey>) -> VerifiedPrefix {
+    let mut signer = stored.genesis.body.holder;
+    let links = stored
+        .links
+        .iter()
+        .map(|l| {
+            let v = VerifiedLink {
+                sequence: l.body.sequence,
+                digest: l.digest(),
+                signer: signer_of_links.unwrap_or(signer),
+            };
+            signer = l.body.new_holder;
+            v
+        })
+        .collect();
+    VerifiedPrefix { genesis: Some(stored.genesis.digest()), links }
+}
+
+/// An upload that shares the first `shared` links with `stored` (or
+/// forks right after them), optionally compacted there under a registered
+/// certificate, then carries `more` links of its own; with one fault.
+fn upload(
+    stored: &Instrument,
+    shared: usize,
+    registered: bool,
+    forks: bool,
+    more: usize,
+    fault: u8,
+    at: usize,
+) -> Instrument {
+    let holders = &world().holders;
+    let mut up =
+        Instrument { genesis: stored.genesis.clone(), registered: None, links: stored.links[..shared].to_vec() };
+    if registered {
+        let verified = verifier().verify(&up, NOW).unwrap();
+        up = world()
+            .registry
+            .register(&up, &verified, InstrumentState { uses_left: 1, status: Status::Active }, NOW - DAY / 4)
+            .unwrap();
+    }
+    for k in shared..shared + more {
+        // `extend` uses tag k: the same tag makes the same link as stored.
+        let tag = if forks && k == shared { 0xEE } else { k as u8 };
+        up = endorse_to(&up, &holders[k], holders[k + 1].public_key(), tag);
+    }
+    let n = up.links.len();
+    match fault {
+        1 if n > 0 => up.links[at % n].signature.0[at % 64] ^= 1 << (at % 8),
+        2 => up.genesis.signature.0[at % 64] ^= 1,
+        3 if n > 0 => {
+            let link = &mut up.links[at % n];
+            *link = Signed::sign(link.body.clone(), &holders[HOLDERS - 1]).unwrap();
+        }
+        4 if n > 0 => up.links[at % n].body.sequence += 1,
+        _ => {}
+    }
+    up
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With the parts a registry stored after verifying them, the batch
+    /// and the single check answer exactly as `verify` does: identical
+    /// prefixes, forks after any link, a registered certificate, links
+    /// known under another key, and every fault in the uploaded part.
+    #[test]
+    fn verification_from_a_stored_prefix_answers_as_verify(
+        stored_len in 0usize..6,
+        shared in 0usize..6,
+        registered: bool,
+        forks: bool,
+        more in 0usize..5,
+        fault in 0u8..5,
+        at in 0usize..64,
+        other_key: bool,
+    ) {
+        let stored = chained(id(40), false, 0, stored_len);
+        let shared = shared.min(stored_len);
+        let other = other_key.then(|| world().holders[HOLDERS - 2].public_key());
+        let known = stored_prefix(&stored, other);
+        let uploads: Vec<Instrument> = (0..4u8)
+            .map(|i| upload(&stored, shared, registered && i % 2 == 0, forks, more + usize::from(i), fault, at + usize::from(i)))
+            .collect();
+        let prefixes = vec![known.clone(); uploads.len()];
+        let single: Vec<_> = uploads.iter().map(|u| verifier().verify(u, NOW)).collect();
+        prop_assert_eq!(&verifier().verify_batch_from(&uploads, &prefixes, NOW), &single);
+        for (u, s) in uploads.iter().zip(&single) {
+            prop_assert_eq!(&verifier().verify_from(u, &known, NOW), s);
+        }
     }
 }
 

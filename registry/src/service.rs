@@ -28,6 +28,7 @@ use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
 use tessera_core::presentation::ExaminationBody;
 use tessera_core::trust::TrustEntry;
+use tessera_core::verify::VerifiedPrefix;
 use tessera_core::{
     Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, Instrument, InstrumentId, InstrumentState,
     Kind, LocalSigner, PublicKey, Role, Signed, Signer, Status, TrustList, VerifiedInstrument, Verifier, Wire,
@@ -110,6 +111,19 @@ fn link_records(instrument: &Instrument) -> Vec<LinkRecord> {
             rec
         })
         .collect()
+}
+
+/// Chains per store transaction in [`Registry::ingest`].
+pub const INGEST_BATCH: usize = 1000;
+
+/// Chains verified and ready for their store transaction.
+struct VerifiedChains {
+    now: u64,
+    /// Per chain: its result when it was refused before the store.
+    results: Vec<Option<Result<Registered, ApiError>>>,
+    updates: Vec<ChainUpdate>,
+    /// Index and verifier answer of each chain in `updates`, in order.
+    pending: Vec<(usize, VerifiedInstrument)>,
 }
 
 /// What registering one verified chain gave.
@@ -407,17 +421,27 @@ impl Registry {
         caller: &PublicKey,
         chains: &[Instrument],
     ) -> Result<Vec<Result<Registered, ApiError>>, ApiError> {
+        let prepared = self.verify_chains(chains)?;
+        self.store_chains(caller, chains, prepared)
+    }
+
+    /// The first half of [`Registry::register_chains`]: verification with
+    /// the core verifier, from what the registry stored of each instrument
+    /// (its signatures are not checked again), and the checks made before
+    /// the store transaction. Changes nothing.
+    fn verify_chains(&self, chains: &[Instrument]) -> Result<VerifiedChains, ApiError> {
         let now = self.now();
         let trust = self.trust_list()?;
         // The registry judges denial and status from its own list, so the
         // chains themselves are checked without the deny list.
         let empty = DenyList::empty();
         let verifier = Verifier::new(&trust, &empty);
+        let known = self.stored_prefixes(chains)?;
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
         let late = self.late_deliveries(chains)?;
-        for (i, verdict) in verifier.verify_batch(chains, now).into_iter().enumerate() {
+        for (i, verdict) in verifier.verify_batch_from(chains, &known, now).into_iter().enumerate() {
             match verdict {
                 Err(e) => results.push(Some(Err(e.into()))),
                 Ok(_) if late.contains(&i) => results.push(Some(Err(ApiError::conflict(
@@ -431,6 +455,51 @@ impl Registry {
                 }
             }
         }
+        Ok(VerifiedChains { now, results, updates, pending })
+    }
+
+    /// What the registry stored of each uploaded chain, as parts the
+    /// verifier need not check again. Safe because everything stored was
+    /// verified before it was stored, or signed by the registry itself
+    /// (`register_instrument` verifies a genesis, the registry signs the
+    /// ones it issues; `apply_chains` is only given verified links or the
+    /// registry's own), stored parts never change, and a part counts only
+    /// when the upload carries it byte for byte (the genesis compared as
+    /// bytes, a link by its digest, which covers body and signature, and
+    /// under the same signing key). See `docs/registry.md`.
+    fn stored_prefixes(&self, chains: &[Instrument]) -> Result<Vec<VerifiedPrefix>, ApiError> {
+        let wanted: Vec<(InstrumentId, u32, u32)> = chains
+            .iter()
+            .map(|c| {
+                // Bounded by the links carried, never by the numbers in them.
+                let first = c.links.first().map_or(1, |l| l.body.sequence);
+                let carried = u32::try_from(c.links.len().min(tessera_core::verify::MAX_LINKS)).unwrap_or(0);
+                (c.id(), first, first.saturating_add(carried).saturating_sub(1))
+            })
+            .collect();
+        let stored = self.store.stored_prefixes(&wanted)?;
+        Ok(chains
+            .iter()
+            .zip(stored)
+            .map(|(chain, stored)| match stored {
+                None => VerifiedPrefix::NONE,
+                Some(p) => VerifiedPrefix {
+                    genesis: (p.genesis == chain.genesis.to_bytes()).then(|| chain.genesis.digest()),
+                    links: p.links,
+                },
+            })
+            .collect())
+    }
+
+    /// The second half of [`Registry::register_chains`]: one store
+    /// transaction for the verified chains, then what each outcome means.
+    fn store_chains(
+        &self,
+        caller: &PublicKey,
+        chains: &[Instrument],
+        verified: VerifiedChains,
+    ) -> Result<Vec<Result<Registered, ApiError>>, ApiError> {
+        let VerifiedChains { now, mut results, updates, pending } = verified;
         let outcomes = if updates.is_empty() { Vec::new() } else { self.store.apply_chains(&updates, now)? };
         for ((i, verified), outcome) in pending.into_iter().zip(outcomes) {
             let inst = &chains[i];
@@ -623,14 +692,54 @@ impl Registry {
     }
 
     /// Registers many uploaded chains at once (the ingest path the
-    /// benchmark measures; `/reconcile` runs the same code per request).
+    /// benchmark measures; `/reconcile` runs the same two halves for its
+    /// one batch). Batches of [`INGEST_BATCH`] chains go through a
+    /// pipeline: while batch *k* is in its store transaction on a storage
+    /// thread, batch *k + 1* is verified (on every core), with at most one
+    /// verified batch waiting between them. Batches are stored in order,
+    /// each in its own transaction; the first store error stops the
+    /// ingest (the batches before it stay registered).
     /// Returns how many ended registered to their uploaded tip.
     pub fn ingest(&self, caller: &PublicKey, chains: &[Instrument]) -> Result<usize, ApiError> {
-        Ok(self
-            .register_chains(caller, chains)?
-            .into_iter()
-            .filter(|r| matches!(r, Ok(Registered::Current(..))))
-            .count())
+        fn current(outcomes: &[Result<Registered, ApiError>]) -> usize {
+            outcomes.iter().filter(|r| matches!(r, Ok(Registered::Current(..)))).count()
+        }
+        if chains.len() <= INGEST_BATCH {
+            return Ok(current(&self.register_chains(caller, chains)?));
+        }
+        std::thread::scope(|scope| {
+            let (to_store, verified) = std::sync::mpsc::sync_channel::<(&[Instrument], VerifiedChains)>(1);
+            let storing = scope.spawn(move || -> Result<usize, ApiError> {
+                let mut registered = 0;
+                for (batch, v) in verified {
+                    registered += current(&self.store_chains(caller, batch, v)?);
+                }
+                Ok(registered)
+            });
+            let mut failed = None;
+            for batch in chains.chunks(INGEST_BATCH) {
+                match self.verify_chains(batch) {
+                    Ok(v) => {
+                        // A closed channel: the storage thread stopped on
+                        // an error, which its join returns.
+                        if to_store.send((batch, v)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            drop(to_store);
+            let stored =
+                storing.join().unwrap_or_else(|_| Err(ApiError::new(500, "internal", "storage thread panicked")));
+            match failed {
+                Some(e) => Err(e),
+                None => stored,
+            }
+        })
     }
 
     /// `POST /reconcile`.

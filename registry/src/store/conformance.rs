@@ -133,6 +133,40 @@ pub fn chain_keeps_former_holder_chain<S: RegistryStore>(store: S, _open: Opener
     assert_eq!(links, vec![l1, l2, l3]);
 }
 
+pub fn stored_prefixes_name_what_is_stored<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    use tessera_core::verify::VerifiedLink;
+    let mut f = Fixture::new();
+    let (a, b, c) = (f.signer(), f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    let other = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    store.insert_instrument(&InstrumentRow::issued(&other, None, NOW)).unwrap();
+    let (t1, l1) = Fixture::endorse(&t0, &a, b.public_key());
+    let (_t2, l2) = Fixture::endorse(&t1, &b, c.public_key());
+    store.apply_chains(&[update(&[l1.clone(), l2.clone()])], NOW + 1).unwrap();
+    let v = |l: &LinkRecord| VerifiedLink { sequence: l.sequence, digest: l.digest, signer: l.signer };
+    let id = t0.id();
+    let got = store
+        .stored_prefixes(&[
+            (id, 1, 2),
+            (id, 2, 9),
+            (id, 3, 3),
+            (id, 1, 0),
+            (InstrumentId([0xEE; 16]), 1, 1),
+            (other.id(), 1, 4),
+        ])
+        .unwrap();
+    let genesis = t0.genesis.to_bytes();
+    let prefix = |links: Vec<VerifiedLink>| Some(super::StoredPrefix { genesis: genesis.clone(), links });
+    assert_eq!(got[0], prefix(vec![v(&l1), v(&l2)]));
+    assert_eq!(got[1], prefix(vec![v(&l2)]));
+    assert_eq!(got[2], prefix(vec![]));
+    assert_eq!(got[3], prefix(vec![]));
+    assert_eq!(got[4], None);
+    assert_eq!(got[5], Some(super::StoredPrefix { genesis: other.genesis.to_bytes(), links: vec![] }));
+    assert!(store.stored_prefixes(&[]).unwrap().is_empty());
+}
+
 pub fn reupload_changes_nothing<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     let mut f = Fixture::new();
     let (a, b) = (f.signer(), f.signer());
@@ -783,7 +817,8 @@ pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open
 macro_rules! registry_conformance {
     ($make:expr $(, #[$attr:meta])* $(,)?) => {
         $crate::registry_conformance!(@cases [$(#[$attr])*] $make;
-            instrument_round_trip, chain_keeps_former_holder_chain, reupload_changes_nothing,
+            instrument_round_trip, chain_keeps_former_holder_chain, stored_prefixes_name_what_is_stored,
+            reupload_changes_nothing,
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             mixed_batch_matches_step_by_step, examination_reports_apply_once, sale_refunds_and_double_sales_once,
             replacement_keeps_value_and_happens_once,

@@ -157,6 +157,16 @@ pub struct FormerHolder {
     pub recorded_at: Timestamp,
 }
 
+/// What is stored of one instrument, for the verifier not to check its
+/// signatures again (see `tessera_core::verify::VerifiedPrefix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrefix {
+    /// The wire bytes of its `Signed<Genesis>`.
+    pub genesis: Vec<u8>,
+    /// Stored endorsements, by sequence, each with the key that signed it.
+    pub links: Vec<tessera_core::verify::VerifiedLink>,
+}
+
 /// Verified links to apply to one instrument, in sequence order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainUpdate {
@@ -445,6 +455,12 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn links(&self, id: &InstrumentId) -> StoreResult<Vec<LinkRecord>>;
     /// The former-holder chain, newest first, following `previous_from`.
     fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>>;
+    /// For each `(instrument, first, last)`: what is stored of it — the
+    /// genesis bytes and the endorsements with a sequence in
+    /// `first..=last`, by sequence — or `None` when it is not registered.
+    /// A plain read, without locks or a write transaction: stored parts
+    /// never change, and a part stored a moment later is only missed.
+    fn stored_prefixes(&self, wanted: &[(InstrumentId, u32, u32)]) -> StoreResult<Vec<Option<StoredPrefix>>>;
     /// Applies verified links; each update independently, all in one
     /// transaction (the batch path of reconciliation ingest).
     fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>>;

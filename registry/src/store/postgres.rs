@@ -10,12 +10,13 @@ use super::logic::{self, ChainTx, Tx};
 use super::{
     ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
     ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, digest_from, id_from, key_from,
-    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix, digest_from, id_from,
+    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
 use std::sync::Mutex;
+use tessera_core::verify::VerifiedLink;
 use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
@@ -721,6 +722,62 @@ impl RegistryStore for PostgresRegistry {
             .as_ref()
             .map(instrument_from)
             .transpose()
+        })
+    }
+
+    fn stored_prefixes(&self, wanted: &[(InstrumentId, u32, u32)]) -> StoreResult<Vec<Option<StoredPrefix>>> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(|c| {
+            let ids: Vec<&[u8]> = wanted.iter().map(|(i, _, _)| i.as_bytes().as_slice()).collect();
+            let mut heads = std::collections::HashMap::new();
+            for r in c.query("SELECT id, genesis, sequence FROM instruments WHERE id = ANY($1)", &[&ids])? {
+                let id: Vec<u8> = r.try_get(0)?;
+                heads.insert(id_from(&id)?, (r.try_get::<_, Vec<u8>>(1)?, to_u32(r.try_get(2)?)?));
+            }
+            // Links only where the upload re-carries registered sequences.
+            let ranges: Vec<(&[u8], i64, i64)> = wanted
+                .iter()
+                .filter_map(|(id, first, last)| {
+                    let (_, registered) = heads.get(id)?;
+                    let last = (*last).min(*registered);
+                    (*first <= last).then(|| (id.as_bytes().as_slice(), i64::from(*first), i64::from(last)))
+                })
+                .collect();
+            let mut links: std::collections::HashMap<InstrumentId, Vec<VerifiedLink>> =
+                std::collections::HashMap::new();
+            if !ranges.is_empty() {
+                let ids: Vec<&[u8]> = ranges.iter().map(|r| r.0).collect();
+                let lo: Vec<i64> = ranges.iter().map(|r| r.1).collect();
+                let hi: Vec<i64> = ranges.iter().map(|r| r.2).collect();
+                for r in c.query(
+                    "SELECT DISTINCT e.instrument, e.sequence, e.digest, e.signer FROM endorsements e JOIN \
+                     unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS w (instrument, lo, hi) ON e.instrument = \
+                     w.instrument AND e.sequence BETWEEN w.lo AND w.hi ORDER BY e.instrument, e.sequence",
+                    &[&ids, &lo, &hi],
+                )? {
+                    let id: Vec<u8> = r.try_get(0)?;
+                    let digest: Vec<u8> = r.try_get(2)?;
+                    let signer: Vec<u8> = r.try_get(3)?;
+                    links.entry(id_from(&id)?).or_default().push(VerifiedLink {
+                        sequence: to_u32(r.try_get(1)?)?,
+                        digest: digest_from(&digest)?,
+                        signer: key_from(&signer)?,
+                    });
+                }
+            }
+            Ok(wanted
+                .iter()
+                .map(|(id, first, last)| {
+                    let (genesis, _) = heads.get(id)?;
+                    let links = links
+                        .get(id)
+                        .map(|l| l.iter().filter(|l| (*first..=*last).contains(&l.sequence)).copied().collect())
+                        .unwrap_or_default();
+                    Some(StoredPrefix { genesis: genesis.clone(), links })
+                })
+                .collect())
         })
     }
 

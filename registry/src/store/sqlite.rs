@@ -6,13 +6,14 @@ use super::logic::{self, ChainTx, Tx};
 use super::{
     ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
     ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, digest_from, id_from, key_from,
-    kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix, digest_from, id_from,
+    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
+use tessera_core::verify::VerifiedLink;
 use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
@@ -53,6 +54,12 @@ const TABLES: &[&str] = &[
 #[derive(Debug)]
 pub struct SqliteRegistry {
     conn: Mutex<Connection>,
+    /// A second, read-only connection to the same file for reads that
+    /// must not wait for the writer (WAL lets readers run beside it):
+    /// the ingest pipeline reads stored prefixes while a batch commits.
+    /// `None` in memory, where a second connection would be another
+    /// database.
+    reader: Option<Mutex<Connection>>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -66,7 +73,11 @@ fn is_check_violation(e: &rusqlite::Error) -> bool {
 impl SqliteRegistry {
     /// Opens (creating and migrating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        Self::init(Connection::open(path).map_err(backend)?)
+        let mut store = Self::init(Connection::open(path.as_ref()).map_err(backend)?)?;
+        let reader = Connection::open_with_flags(path.as_ref(), OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?;
+        reader.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+        store.reader = Some(Mutex::new(reader));
+        Ok(store)
     }
 
     /// A database in memory, for tests and the demo.
@@ -90,7 +101,7 @@ impl SqliteRegistry {
             tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX)).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), reader: None })
     }
 
     /// The schema version.
@@ -589,6 +600,56 @@ impl RegistryStore for SqliteRegistry {
             .map_err(backend)?
             .transpose()
         })
+    }
+
+    fn stored_prefixes(&self, wanted: &[(InstrumentId, u32, u32)]) -> StoreResult<Vec<Option<StoredPrefix>>> {
+        let read = |c: &mut Connection| -> StoreResult<Vec<Option<StoredPrefix>>> {
+            // One read transaction for the batch, not one per statement.
+            let tx = c.transaction().map_err(backend)?;
+            let mut head =
+                tx.prepare_cached("SELECT genesis, sequence FROM instruments WHERE id = ?1").map_err(backend)?;
+            let mut links = tx
+                .prepare_cached(
+                    "SELECT sequence, digest, signer FROM endorsements WHERE instrument = ?1 AND sequence BETWEEN ?2 \
+                     AND ?3 ORDER BY sequence",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(wanted.len());
+            for (id, first, last) in wanted {
+                let row = head
+                    .query_row(params![id.as_bytes()], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()
+                    .map_err(backend)?;
+                let Some((genesis, registered)) = row else {
+                    out.push(None);
+                    continue;
+                };
+                let last = i64::from(*last).min(registered);
+                let mut stored = Vec::new();
+                // Links only where the upload re-carries registered sequences.
+                if i64::from(*first) <= last {
+                    let rows = links
+                        .query_map(params![id.as_bytes(), first, last], |r| {
+                            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                        })
+                        .map_err(backend)?;
+                    for r in rows {
+                        let (sequence, digest, signer) = r.map_err(backend)?;
+                        stored.push(VerifiedLink {
+                            sequence: to_u32(sequence)?,
+                            digest: digest_from(&digest)?,
+                            signer: key_from(&signer)?,
+                        });
+                    }
+                }
+                out.push(Some(StoredPrefix { genesis, links: stored }));
+            }
+            Ok(out)
+        };
+        match &self.reader {
+            Some(reader) => read(&mut reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            None => self.with(read),
+        }
     }
 
     fn links(&self, id: &InstrumentId) -> StoreResult<Vec<LinkRecord>> {
