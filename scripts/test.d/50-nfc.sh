@@ -15,9 +15,11 @@ if [[ ${#need[@]} -gt 0 ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# Every binary with the workspace's features (the gate needs nfc, mesh and
-# registry): the same artifacts section rust built.
-cargo build -q --workspace --all-features --bins
+# Every binary with the workspace's features, resolved as `cargo test`
+# resolves them (`--tests` turns the dev-dependencies' features on too):
+# the artifacts section rust built. Without `--tests`, tessera-core and
+# everything above it were compiled a second time.
+cargo build -q --workspace --all-features --lib --bins --tests
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 work=$(mktemp -d)
 pcscd_pid="" card_pid="" registry_pid=""
@@ -114,6 +116,29 @@ check "phone to phone: the ticket is in the receiving wallet" "$(show receiver)"
 check "phone to phone: the ticket is gone from the sender" "$(show giver)" 'j["holding"] == "gone"'
 r=$(tap g receiver); check "phone to phone: the received ticket is admitted at the gate" "$r" 'j["admitted"]'
 r=$(tap g giver --choose "$(id_of giver)"); check "phone to phone: the sender cannot present it any more" "$r" 'j["status_word"] == "6985"'
+
+# Two taps: the receiving phone's user answers on screen between them
+# (tessera-vcard --on-screen, the card stays in the field); the sender's
+# second tap (tessera-phone collect) picks the answer up. First a decline:
+# nothing moves; then the same ticket offered again and accepted.
+phone() { "$bin/tessera-phone" "$@" --connstring "$conn" --wait-secs 20; }
+two_taps() {
+  local answer=$1
+  "$bin/tessera-vcard" serve --wallet "$work/v/receiver2" --on-screen "$answer" >"$work/card.log" 2>&1 &
+  card_pid=$!
+  first=$(phone give --wallet "$work/v/giver2" --id "$(id_of receiver2)") || { cat "$work/card.log" >&2; exit 1; }
+  sleep 0.5
+  second=$(phone collect --wallet "$work/v/giver2") || { cat "$work/card.log" >&2; exit 1; }
+  kill "$card_pid" 2>/dev/null || true; wait "$card_pid" 2>/dev/null || true; card_pid=""; sleep 0.5
+}
+two_taps decline
+check "two taps: the first tap leaves the offer with the receiver's user" "$first" 'not j["completed"] and j["awaiting_peer"]'
+check "two taps: a decline on screen ends the exchange at the second tap" "$second" 'j["declined"] == "declined on screen" and not j["completed"] and not j["awaiting_peer"]'
+check "two taps, declined: the giver holds the ticket again" "$(show giver2)" 'j["holding"] == "held" and j["sequence"] == 0'
+two_taps accept
+check "two taps: an acceptance on screen completes the gift at the second tap" "$second" "j['completed'] and j['sent'] == ['$(id_of receiver2)']"
+check "two taps, accepted: the ticket is in the receiving wallet" "$(show receiver2)" 'j["holding"] == "held" and j["sequence"] == 1'
+check "two taps, accepted: the ticket is gone from the giver" "$(show giver2)" 'j["holding"] == "gone"'
 
 # Gate ↔ registry over HTTP, against a real `tessera-registry serve`: sync
 # (trust list, event, deny list incrementally), admit offline with the

@@ -53,9 +53,12 @@ for toml in bindings/Cargo.toml bindings/uniffi-bindgen/Cargo.toml; do
 done
 
 # --- build ---------------------------------------------------------------------
-# The workspace's feature set, as in the other sections, so nothing is
-# compiled twice.
-cargo build -q --workspace --all-features
+# Every binary with the workspace's features, resolved as `cargo test`
+# resolves them (`--tests` turns the dev-dependencies' features on too):
+# the artifacts section rust built. Without `--tests`, tessera-core and
+# everything above it were compiled a second time.
+# The cdylib comes with tessera-ffi's library unit.
+cargo build -q --workspace --all-features --lib --bins --tests
 LIB_DIR=$CARGO_TARGET_DIR/debug
 LIB=$LIB_DIR/libtessera_ffi.so
 TESTKIT=$LIB_DIR/tessera-ffi-testkit

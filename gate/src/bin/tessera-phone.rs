@@ -78,22 +78,30 @@ fn main() -> anyhow::Result<()> {
         bail!("no phone presented within {wait_secs} s");
     }
     let tap = send_tap(&mut reader, &mut wallet, message)?;
-    let (done, sent, received) = match &tap.step {
+    let (done, sent, received, declined) = match &tap.step {
         NfcTransferStep::Done(events) => {
             let mut sent = Vec::new();
             let mut received = Vec::new();
+            let mut declined = None;
+            let mut completed = false;
             for e in events {
-                if let TransferEvent::Completed { sent: s, received: r, .. } = e {
-                    sent.extend(s.iter().map(|i| i.to_hex()));
-                    received.extend(r.iter().map(|i| i.to_hex()));
+                match e {
+                    TransferEvent::Completed { sent: s, received: r, .. } => {
+                        completed = true;
+                        sent.extend(s.iter().map(|i| i.to_hex()));
+                        received.extend(r.iter().map(|i| i.to_hex()));
+                    }
+                    TransferEvent::Declined { reason, .. } => declined = Some(reason.clone()),
+                    _ => {}
                 }
             }
-            (true, sent, received)
+            (completed, sent, received, declined)
         }
-        _ => (false, Vec::new(), Vec::new()),
+        _ => (false, Vec::new(), Vec::new(), None),
     };
     let v = serde_json::json!({
         "completed": done,
+        "declined": declined,
         "awaiting_peer": tap.step == NfcTransferStep::AwaitingPeer,
         "sent": sent,
         "received": received,

@@ -15,6 +15,7 @@ use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::presentation::WalletCard;
 use tessera_core::sealing::KeyFileProvider;
 use tessera_core::store::{SqliteStore, WalletStore, Write, WriteBatch};
+use tessera_core::transfer::TransferEvent;
 use tessera_core::{
     Amount, Attributes, Clock, CouponAttributes, DenyList, ExchangeId, InstrumentId, LocalSigner, ManualClock,
     PublicKey, Role, Signed, SystemClock, TicketAttributes, TrustEntry, Wallet, Wire,
@@ -26,6 +27,15 @@ use tessera_gate::vpcd::{VPCD_PORT, VirtualCard, VirtualCardHandler};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// The user's answer to an offer shown on screen.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OnScreen {
+    /// Take it.
+    Accept,
+    /// Say no.
+    Decline,
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,6 +91,11 @@ enum Command {
         /// The receive screen is open: accept gifts at once (phone to phone).
         #[arg(long)]
         accept_gifts: bool,
+        /// What the user answers on screen to an offer that waits for them
+        /// (a gift without the receive screen open): the answer is queued
+        /// for the sender's next tap (`tessera-phone collect`).
+        #[arg(long, value_enum, conflicts_with = "accept_gifts")]
+        on_screen: Option<OnScreen>,
     },
     /// Prints one instrument's state and examination log as JSON.
     Show {
@@ -199,10 +214,14 @@ fn setup(dir: &Path, gate_keys: &[PublicKey], event: &str) -> anyhow::Result<()>
     let body = before.instrument.next_endorsement(carol.new_holder_key()?, offer, offer, now);
     let link = Signed::sign(body, &alice.signer(&before.holder)?)?;
     carol.import_instrument(before.instrument.with_link(link))?;
-    // Phone to phone: a giver holding a ticket, a receiver with none.
+    // Phone to phone: a giver holding a ticket, a receiver with none; and
+    // a second pair whose receiver answers on screen, between two taps.
     let (_, gift) = issue("giver", ticket(event, "north", day.0, day.1))?;
+    let (_, later) = issue("giver2", ticket(event, "north", day.0, day.1))?;
     new_wallet(&dir.join("receiver"), registry.public_key(), &trust)?;
+    new_wallet(&dir.join("receiver2"), registry.public_key(), &trust)?;
     ids.insert("receiver".into(), gift.to_hex());
+    ids.insert("receiver2".into(), later.to_hex());
     ids.insert("bob".into(), shared.to_hex());
     ids.insert("carol".into(), shared.to_hex());
 
@@ -317,16 +336,46 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Handler(WalletCard<SqliteStore>);
+struct Handler {
+    card: WalletCard<SqliteStore>,
+    on_screen: Option<OnScreen>,
+}
+
+impl Handler {
+    /// The user's on-screen answer to offers that wait for one; the reply
+    /// is queued for the sender's next tap. Errors are logged: the card
+    /// keeps answering the reader.
+    fn answer_on_screen(&mut self) {
+        let Some(answer) = self.on_screen else { return };
+        for event in self.card.take_transfer_events() {
+            let TransferEvent::OfferReceived(offer) = event else { continue };
+            let wallet = self.card.wallet_mut();
+            let step = match answer {
+                OnScreen::Accept => wallet.accept_offer(offer.offer_id),
+                OnScreen::Decline => wallet.decline_offer(offer.offer_id, "declined on screen"),
+            };
+            match step {
+                Ok(step) => {
+                    tracing::info!(exchange = %offer.offer_id, ?answer, "answered on screen");
+                    if let Some(reply) = step.send {
+                        self.card.queue_transfer_reply(reply);
+                    }
+                }
+                Err(e) => tracing::warn!(exchange = %offer.offer_id, error = %e, "on-screen answer failed"),
+            }
+        }
+    }
+}
 
 impl VirtualCardHandler for Handler {
     fn apdu(&mut self, command: &[u8]) -> Vec<u8> {
-        let answer = self.0.process_apdu(command);
+        let answer = self.card.process_apdu(command);
         tracing::debug!(command = %hex::encode(command), answer = %hex::encode(&answer), "apdu");
+        self.answer_on_screen();
         answer
     }
     fn reset(&mut self) {
-        self.0.deactivate();
+        self.card.deactivate();
     }
 }
 
@@ -342,11 +391,11 @@ fn main() -> anyhow::Result<()> {
         Command::Enrol { registry, operator_key_file, dir, gate_keys, event } => {
             enrol(&registry, &operator_key_file, &dir, &gate_keys, &event)?;
         }
-        Command::Serve { wallet, choose, port, accept_gifts } => {
+        Command::Serve { wallet, choose, port, accept_gifts, on_screen } => {
             let mut card = WalletCard::new(open_wallet(&wallet)?);
             card.choose(choose);
             card.accept_gifts(accept_gifts);
-            let mut handler = Handler(card);
+            let mut handler = Handler { card, on_screen };
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             let mut vcard = VirtualCard::connect(addr).with_context(|| format!("connecting to vpcd at {addr}"))?;
             writeln!(out, "card inserted")?;
