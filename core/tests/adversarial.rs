@@ -23,7 +23,11 @@
 //!    after reconciliation, held (and admitted while it has uses) by
 //!    exactly the wallet the model says, and by no other;
 //! 4. a replayed presentation is never admitted;
-//! 5. reconciliation is idempotent: a second round changes nothing.
+//! 5. reconciliation is idempotent: a second round changes nothing;
+//! 6. every presentation of a copy its holder key had already endorsed
+//!    away, once the registry holds that (earlier) endorsement, is proven with a
+//!    `UsedAfterTransferProof` naming that key, and no such proof built
+//!    from any admitted presentation names an honest key.
 //!
 //! `ADVERSARIAL_CASES` sets the number of cases: 256 by default (the debug
 //! build `cargo test --workspace` runs), 10,000 in CI's proof section
@@ -40,6 +44,7 @@ use tessera_core::presentation::{
     ChallengeBody, GateContext, GatePolicy, Instruction, Outcome, Presentation, PresentationBody, PriorUse,
     ReentryPolicy, Refusal, decide,
 };
+use tessera_core::proof::UsedAfterTransferProof;
 use tessera_core::reconcile::{ItemOutcome, UploadItem};
 use tessera_core::sealing::{StaticKeyProvider, StorageKey};
 use tessera_core::store::{Holding, SqliteStore, WalletStore};
@@ -51,6 +56,9 @@ use tessera_core::{
 
 const T0: Timestamp = 1_800_000_000;
 const GATES: usize = 2;
+/// Seconds between actions: longer than the used-after-transfer margin, so
+/// a stale copy presented after its transfer is provable.
+const STEP: u64 = tessera_core::proof::USED_AFTER_TRANSFER_MARGIN + 100;
 
 /// What one step of a case does. Indices are taken modulo the population.
 #[derive(Debug, Clone)]
@@ -204,6 +212,8 @@ struct World {
     last_presentation: Option<(Presentation, Signed<ChallengeBody>)>,
     /// Forks a wallet refused without a proof (see the finding above).
     unproven_refusals: usize,
+    /// Every admitted presentation, with whether it was of a stale copy.
+    admitted: Vec<(Signed<PresentationBody>, bool)>,
 }
 
 fn policy() -> GatePolicy {
@@ -280,6 +290,7 @@ impl World {
             proofs: Vec::new(),
             last_presentation: None,
             unproven_refusals: 0,
+            admitted: Vec::new(),
         };
         for (i, &(owner, uses)) in case.tickets.iter().enumerate() {
             let holder = world.wallets[owner].new_holder_key().unwrap();
@@ -327,7 +338,7 @@ impl World {
 
     fn run(&mut self, action: &Action) {
         let n = self.wallets.len();
-        self.clock.advance(1);
+        self.clock.advance(STEP);
         match *action {
             Action::Transfer { from, to, ticket } => {
                 let (from, to, t) = (from % n, to % n, ticket % self.tickets.len());
@@ -493,6 +504,7 @@ impl World {
             assert_eq!(outcome, Outcome::Admitted, "an honest holder of an untouched ticket was refused");
         }
         if outcome == Outcome::Admitted {
+            self.admitted.push((presentation.answer.clone(), pending.is_none()));
             self.tickets[t].admitted += 1;
             assert!(
                 self.tickets[t].cheated || self.tickets[t].admitted <= self.tickets[t].uses,
@@ -614,6 +626,29 @@ fn check_case(case: &Case) {
             "the double transfer of sequence {sequence} was not caught"
         );
     }
+    // 6. Presented after transferring: proven from the registry's chain,
+    // naming the presenting key, whenever that chain holds the endorsement
+    // that moved the presented sequence on; never naming an honest key.
+    for (answer, stale) in &world.admitted {
+        let Some(chain) = world.model.chains.get(&answer.body.instrument_id) else { continue };
+        // (A fork the cheater signed after presenting, registered first,
+        // dates the presentation before the endorsement: nothing to prove
+        // with that link; the equivocation proof covers the fork.)
+        let passed_on = chain.links.iter().any(|l| {
+            l.body.sequence == answer.body.sequence + 1
+                && l.body.previous == answer.body.tip
+                && l.body.time + tessera_core::proof::USED_AFTER_TRANSFER_MARGIN < answer.body.time
+        });
+        match UsedAfterTransferProof::find(answer, chain) {
+            Some(proof) => {
+                let signer = proof.verify().expect("a found proof verifies");
+                assert!(answer.verify(&signer).is_ok(), "the proof names the key that presented");
+                assert!(!honest.contains(&signer), "a used-after-transfer proof blames an honest key");
+                assert!(*stale, "an honest wallet's own presentation was taken for use after transfer");
+            }
+            None => assert!(!(*stale && passed_on), "a stale copy presented after its transfer was not proven"),
+        }
+    }
     // 3. Untouched tickets: with their rightful honest owner, and only there.
     for ticket in world.tickets.iter().filter(|t| !t.cheated) {
         let holders: Vec<usize> = (0..n).filter(|&w| world.held(w, &ticket.id).is_some()).collect();
@@ -681,5 +716,36 @@ fn reconciling_does_not_restore_a_use_spent_offline() {
         ],
         order_seed: 0,
     };
+    check_case(&case);
+}
+
+/// A cheater passes a ticket on, then presents its stale copy first: the
+/// gate admits it (it cannot know), and once the new holder reconciles, the
+/// registry's chain and the gate's record of the presentation prove the
+/// misuse and name the cheater's key, not the honest holder's.
+#[test]
+fn a_stale_copy_presented_after_transferring_names_the_cheater() {
+    let case = Case {
+        cheaters: vec![false, true],
+        tickets: vec![(1, 1)],
+        online: [false, false],
+        actions: vec![
+            Action::Transfer { from: 1, to: 0, ticket: 0 },
+            Action::Present { wallet: 1, ticket: 0, gate: 0 },
+            Action::Reconcile { wallet: 0 },
+        ],
+        order_seed: 0,
+    };
+    let mut world = World::new(&case);
+    let cheater_key = world.tickets.first().map(|t| world.held(1, &t.id).unwrap().holder).unwrap();
+    for action in &case.actions {
+        world.run(action);
+    }
+    let (answer, stale) = world.admitted.first().cloned().expect("the stale copy was admitted");
+    assert!(stale);
+    let chain = world.model.chains.get(&answer.body.instrument_id).expect("registered");
+    let proof = UsedAfterTransferProof::find(&answer, chain).expect("provable");
+    assert_eq!(proof.verify(), Ok(cheater_key));
+    assert!(!world.honest_keys().contains(&cheater_key));
     check_case(&case);
 }

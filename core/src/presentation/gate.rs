@@ -13,7 +13,8 @@
 use super::on_air::{CertificateOnAir, PresentationOnAir};
 use super::wallet::instruction_fits;
 use super::{
-    ChallengeBody, ExaminationBody, HELLO, Instruction, Outcome, Presentation, PresentationBody, Refusal, StateChange,
+    ChallengeBody, ExaminationBody, HELLO, Instruction, MAX_CLOCK_SKEW, Outcome, Presentation, PresentationBody,
+    Refusal, StateChange,
 };
 use crate::apdu::{INS_CONFIRM, INS_PRESENT, Limits, ReaderChannel, ReaderError, ReaderEvent, TESSERA_AID, Traffic};
 use crate::clock::Timestamp;
@@ -152,6 +153,12 @@ pub fn decide<L: Ledger + ?Sized>(
     };
     let answer = &presentation.answer;
     if !answer_binds(&answer.body, challenge.digest(), &verified) || answer.verify(&verified.holder).is_err() {
+        return refuse(Refusal::NotHolder);
+    }
+    // The holder's signed clock must agree with the gate's as the wallet
+    // requires of the challenge: a used-after-transfer proof dates the tap
+    // by it, so a modified wallet may not backdate its answer.
+    if answer.body.time.abs_diff(ctx.now) > MAX_CLOCK_SKEW {
         return refuse(Refusal::NotHolder);
     }
     let attributes = instrument.attributes();
