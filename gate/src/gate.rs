@@ -15,7 +15,7 @@ use tessera_core::codec::Wire;
 use tessera_core::presentation::mesh::{MAX_ENVELOPE_EVENTS, MeshConflict, MeshEnvelope, UsedEventBody, classify};
 use tessera_core::presentation::{
     BagBody, BagEntry, Examination, ExaminationBody, GateContext, GateError, GateEvent, GateExamination, GatePolicy,
-    Instruction, MAX_BAG_ENTRIES, Outcome, Presentation, ReentryPolicy,
+    Instruction, MAX_BAG_ENTRIES, OfflinePolicy, Outcome, Presentation, ReentryPolicy,
 };
 use tessera_core::sealing::{KeyFileProvider, KeyProvider, Sealer};
 use tessera_core::trust::TrustError;
@@ -34,6 +34,8 @@ const META_EVENT: &str = "event";
 const META_ZONES: &str = "zones";
 const META_INSTRUCTION: &str = "instruction";
 const META_REENTRY: &str = "reentry";
+const META_MAX_HOPS: &str = "max-unreconciled-hops";
+const META_MAX_NOTE: &str = "max-note-value";
 
 /// The most round trips one tap may take: a presentation at the frame
 /// bound plus its response chain and the confirmation.
@@ -162,6 +164,7 @@ pub struct Gate {
     trust: Option<TrustList>,
     deny: DenyList,
     policy: GatePolicy,
+    offline: OfflinePolicy,
 }
 
 impl std::fmt::Debug for Gate {
@@ -194,6 +197,27 @@ fn parse_policy(store: &GateStore) -> Result<GatePolicy, GateAppError> {
             "same-holder" => ReentryPolicy::SameHolder,
             _ => ReentryPolicy::Refuse,
         },
+    })
+}
+
+/// The offline policy in the database; [`OfflinePolicy::DEFAULT`] for
+/// what is not set.
+fn parse_offline(store: &GateStore) -> Result<OfflinePolicy, GateAppError> {
+    let number = |k: &str, default: u64| -> Result<u64, GateAppError> {
+        match store.meta(k)? {
+            None => Ok(default),
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| GateAppError::Config(format!("{k} is not a number"))),
+        }
+    };
+    let d = OfflinePolicy::DEFAULT;
+    let hops = number(META_MAX_HOPS, d.max_unreconciled_hops as u64)?;
+    Ok(OfflinePolicy {
+        max_unreconciled_hops: usize::try_from(hops)
+            .map_err(|_| GateAppError::Config(format!("{META_MAX_HOPS} is too large")))?,
+        max_note_value: number(META_MAX_NOTE, d.max_note_value)?,
     })
 }
 
@@ -263,7 +287,8 @@ impl Gate {
             None => DenyList::empty(),
         };
         let policy = parse_policy(&store)?;
-        Ok(Self { store, signer, registry, trust, deny, policy })
+        let offline = parse_offline(&store)?;
+        Ok(Self { store, signer, registry, trust, deny, policy, offline })
     }
 
     /// The gate's key.
@@ -285,6 +310,19 @@ impl Gate {
     pub fn set_policy(&mut self, policy: GatePolicy) -> Result<(), GateAppError> {
         Self::write_policy(&self.store, &policy)?;
         self.policy = policy;
+        Ok(())
+    }
+
+    /// What the gate admits without the registry (DESIGN §2).
+    pub fn offline_policy(&self) -> OfflinePolicy {
+        self.offline
+    }
+
+    /// Changes the offline policy.
+    pub fn set_offline_policy(&mut self, offline: OfflinePolicy) -> Result<(), GateAppError> {
+        self.store.put_meta(META_MAX_HOPS, offline.max_unreconciled_hops.to_string().as_bytes())?;
+        self.store.put_meta(META_MAX_NOTE, offline.max_note_value.to_string().as_bytes())?;
+        self.offline = offline;
         Ok(())
     }
 
@@ -464,7 +502,8 @@ impl Gate {
         let trust = self.trust.as_ref().ok_or(GateAppError::NoTrustList)?;
         let nonce = ExchangeId::random(&mut OsRng);
         let mut exam =
-            GateExamination::start(&self.signer, self.policy.clone(), nonce, self.store.next_record()?, now)?;
+            GateExamination::start(&self.signer, self.policy.clone(), nonce, self.store.next_record()?, now)?
+                .with_offline_policy(self.offline);
         let mut decided: Option<Box<Examination>> = None;
         let mut round_trips = 0;
         let mut failure = None;

@@ -48,6 +48,41 @@ pub struct GatePolicy {
     pub reentry: ReentryPolicy,
 }
 
+/// The offline policy of DESIGN §2: nothing stops a holder from signing
+/// twice while the registry is out of reach, so what a gate accepts
+/// without it is bounded. A gate refuses, with [`Refusal::OverOfflineLimit`],
+/// an instrument that has passed through more hands since its genesis or
+/// its last registered certificate than `max_unreconciled_hops` (each hop
+/// is a holder who could have double-transferred it unseen), or a note worth
+/// more than `max_note_value` minor units (what one double spend can take).
+/// The registry resets the hop count whenever it certifies a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflinePolicy {
+    /// Most links after the genesis or the registered certificate.
+    pub max_unreconciled_hops: usize,
+    /// Largest note, in minor units of its currency.
+    pub max_note_value: u64,
+}
+
+impl OfflinePolicy {
+    /// What a gate applies unless configured otherwise: eight hops (a
+    /// ticket resold or gifted a few times before the event), notes up to
+    /// 100.00 in their currency.
+    pub const DEFAULT: Self = Self { max_unreconciled_hops: 8, max_note_value: 10_000 };
+
+    /// Whether `instrument` is within the policy.
+    pub fn admits(&self, instrument: &Instrument) -> bool {
+        instrument.links.len() <= self.max_unreconciled_hops
+            && instrument.attributes().amount().is_none_or(|a| a.minor <= self.max_note_value)
+    }
+}
+
+impl Default for OfflinePolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// What the gate (and its mesh) has recorded about one instrument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriorUse {
@@ -273,6 +308,7 @@ pub struct GateExamination {
     challenge: Signed<ChallengeBody>,
     record: u64,
     phase: Phase,
+    offline: OfflinePolicy,
 }
 
 impl GateExamination {
@@ -296,7 +332,14 @@ impl GateExamination {
         let challenge = Signed::sign(body, signer)?;
         let mut channel = ReaderChannel::new(Limits::default());
         channel.select(&TESSERA_AID);
-        Ok(Self { channel, policy, challenge, record, phase: Phase::Selecting })
+        Ok(Self { channel, policy, challenge, record, phase: Phase::Selecting, offline: OfflinePolicy::DEFAULT })
+    }
+
+    /// Applies `offline` instead of [`OfflinePolicy::DEFAULT`]: an
+    /// admission of an instrument outside it becomes a refusal.
+    pub fn with_offline_policy(mut self, offline: OfflinePolicy) -> Self {
+        self.offline = offline;
+        self
     }
 
     /// The challenge of this tap.
@@ -370,8 +413,11 @@ impl GateExamination {
         signer: &impl Signer,
         ctx: &GateContext<'_, L>,
     ) -> Result<Examination, SignerError> {
-        let (outcome, instruction, uses_left, status, proof) =
+        let (mut outcome, instruction, mut uses_left, mut status, proof) =
             decide(&self.policy, &self.challenge, &presentation, ctx);
+        if outcome == Outcome::Admitted && !self.offline.admits(&presentation.instrument) {
+            (outcome, uses_left, status) = (Outcome::Refused(Refusal::OverOfflineLimit), 0, Status::Active);
+        }
         let answer = &presentation.answer;
         let body = ExaminationBody {
             gate: signer.public_key(),

@@ -33,8 +33,8 @@ mod wallet;
 
 pub use bag::{BagBody, BagEntry, BagError, MAX_BAG_ENTRIES};
 pub use gate::{
-    Examination, GateContext, GateError, GateEvent, GateExamination, GatePolicy, Guidance, Ledger, PriorUse,
-    ReentryPolicy, decide,
+    Examination, GateContext, GateError, GateEvent, GateExamination, GatePolicy, Guidance, Ledger, OfflinePolicy,
+    PriorUse, ReentryPolicy, decide,
 };
 pub use nfc_transfer::{NfcTransferError, NfcTransferReader, NfcTransferStep};
 pub use wallet::{ExaminationResult, PendingPresentation, PresentationError, WalletApplication, WalletCard};
@@ -251,6 +251,11 @@ pub enum Refusal {
     /// The gate could not read its own used set; it never admits blind.
     #[n(12)]
     GateFault,
+    /// Outside the gate's offline policy: passed through too many hands
+    /// since the registry last certified it, or a note worth too much
+    /// ([`OfflinePolicy`]). The holder reconciles and comes back.
+    #[n(13)]
+    OverOfflineLimit,
 }
 
 impl Refusal {
@@ -270,6 +275,7 @@ impl Refusal {
             Refusal::Dispensed => "printed on paper already",
             Refusal::UsedUp => "no uses left",
             Refusal::GateFault => "gate fault: ask a steward",
+            Refusal::OverOfflineLimit => "sync the wallet first: too many unregistered transfers",
         }
     }
 
@@ -289,6 +295,7 @@ impl Refusal {
             Refusal::Dispensed => "dispensed",
             Refusal::UsedUp => "used-up",
             Refusal::GateFault => "gate-fault",
+            Refusal::OverOfflineLimit => "over-offline-limit",
         }
     }
 }
