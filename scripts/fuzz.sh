@@ -87,6 +87,9 @@ seed_corpus() {
           nfc-challenge) type='Signed<ChallengeBody>' ;;
           nfc-examination) type='Signed<ExaminationBody>' ;;
           nfc-presentation) type='Presentation' ;;
+          nfc-presentation-on-air) type='PresentationOnAir' ;;
+          nfc-examination-on-air) type='CertificateOnAir' ;;
+          used-after-transfer-proof) type='UsedAfterTransferProof' ;;
           *) echo "  vector $name names no type; not seeded" >&2; continue ;;
         esac
       fi

@@ -18,6 +18,8 @@ use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::clock::ManualClock;
 use tessera_core::instrument::TicketAttributes;
 use tessera_core::presentation::mesh::{MeshEnvelope, UsedEventBody};
+use tessera_core::presentation::on_air::{CertificateOnAir, PresentationOnAir};
+use tessera_core::proof::UsedAfterTransferProof;
 use tessera_core::presentation::{
     BagBody, ChallengeBody, ExaminationBody, GateContext, GateExamination, GatePolicy, Instruction, Presentation,
     PriorUse, ReentryPolicy, WalletCard, decide,
@@ -213,6 +215,9 @@ pub const WIRE_TYPES: &[&str] = &[
     "ReceiverState",
     "SaleClaim",
     "DoubleSaleProof",
+    "PresentationOnAir",
+    "CertificateOnAir",
+    "UsedAfterTransferProof",
 ];
 
 /// The selector byte of a type in [`WIRE_TYPES`].
@@ -267,6 +272,18 @@ pub fn decode_wire(venue: &Venue, selector: u8, bytes: &[u8]) {
         19 => drop(round_trip::<SenderState>(bytes)),
         20 => drop(round_trip::<ReceiverState>(bytes)),
         21 => drop(round_trip::<SaleClaim>(bytes).map(|c| c.check(&verifier, T0).is_ok())),
-        _ => drop(round_trip::<DoubleSaleProof>(bytes).map(|p| p.verify())),
+        22 => drop(round_trip::<DoubleSaleProof>(bytes).map(|p| p.verify())),
+        23 => {
+            // What a gate reads off the air: expanded against its challenge,
+            // then decided like any presentation.
+            if let Some(p) = round_trip::<PresentationOnAir>(bytes) {
+                let ledger = BTreeMap::new();
+                let challenge = venue.examination().challenge().clone();
+                let p = p.expand(&challenge);
+                let _ = decide(&Venue::policy(), &challenge, &p, &venue.gate_context(&ledger));
+            }
+        }
+        24 => drop(round_trip::<CertificateOnAir>(bytes)),
+        _ => drop(round_trip::<UsedAfterTransferProof>(bytes).map(|p| p.verify())),
     }
 }
