@@ -22,6 +22,7 @@ pub mod wire;
 pub use error::ApiError;
 pub use service::Registry;
 pub mod api;
+pub mod bench;
 pub mod embedded;
 pub mod openapi;
 
