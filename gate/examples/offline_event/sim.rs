@@ -132,8 +132,8 @@ pub struct Report {
     pub double_entries_across: usize,
     /// Refusals by reason (honest holders and cheaters together).
     pub refusals: BTreeMap<String, usize>,
-    /// Honest holders refused, by reason (the ticket was cheated with, or
-    /// over the policy).
+    /// Real phones (not cheaters' copies) refused, by reason: their ticket
+    /// was cheated with (a cloned phone is its cheater's), or over the policy.
     pub honest_refused: BTreeMap<String, usize>,
     /// Honest holders of untouched tickets refused (target 0).
     pub honest_untouched_refused: usize,
@@ -924,7 +924,10 @@ pub fn table(config: &Config, report: &Report) -> String {
         ),
     );
     row("refusals by reason", counts(&report.refusals));
-    row("honest holders refused (their ticket was cheated with, or over the policy)", counts(&report.honest_refused));
+    row(
+        "phones refused (not the copies; a cheat touched their ticket, or over the policy)",
+        counts(&report.honest_refused),
+    );
     let victims: usize = report
         .honest_refused
         .iter()
@@ -932,7 +935,7 @@ pub fn table(config: &Config, report: &Report) -> String {
         .map(|(_, v)| v)
         .sum();
     row(
-        "honest holders turned away because a cheat got in first (value until the registry settles)",
+        "phones turned away because a copy or fork got in first (a cloned phone is its cheater's own)",
         format!("{victims} ({})", eur(victims as u64 * FACE_PRICE)),
     );
     row("honest holders of untouched tickets refused (target 0)", report.honest_untouched_refused.to_string());
