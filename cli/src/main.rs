@@ -2,6 +2,7 @@
 //! the whole system on embedded defaults.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench_cmd;
 mod demo;
 mod p2p_cmd;
 mod registry_cmd;
@@ -81,6 +82,11 @@ enum Command {
     Redeem(registry_cmd::RedeemArgs),
     /// Run the whole system on embedded defaults and tell what happens.
     Demo,
+    /// Measure every figure of docs/benchmarks.md against its baseline and target.
+    Bench(bench_cmd::BenchArgs),
+    /// One sample of `tessera bench`'s wallet-open figures, in a fresh process.
+    #[command(hide = true)]
+    BenchChild,
 }
 
 fn main() {
@@ -98,26 +104,29 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let location = wallet_cmd::Location::new(cli.wallet, cli.key_file)?;
+    // Commands that use no wallet do not need a wallet location.
+    let location = wallet_cmd::Location::new(cli.wallet, cli.key_file);
     match cli.command {
-        Command::Init(args) => wallet_cmd::init(&location, args),
-        Command::List(args) => wallet_cmd::list(&location, args),
-        Command::Show { id } => wallet_cmd::show(&location, &id),
-        Command::Balance => wallet_cmd::balance(&location),
-        Command::History { limit } => wallet_cmd::history(&location, limit),
-        Command::Import { file } => wallet_cmd::import(&location, &file),
-        Command::Export { id, out } => wallet_cmd::export(&location, &id, out.as_deref()),
-        Command::NewKey => wallet_cmd::new_key(&location),
-        Command::Trust(args) => wallet_cmd::trust(&location, args),
-        Command::Listen(args) => p2p_cmd::listen(&location, args),
-        Command::Offer(args) => p2p_cmd::offer(&location, args),
-        Command::Pending => p2p_cmd::pending(&location),
+        Command::Init(args) => wallet_cmd::init(&location?, args),
+        Command::List(args) => wallet_cmd::list(&location?, args),
+        Command::Show { id } => wallet_cmd::show(&location?, &id),
+        Command::Balance => wallet_cmd::balance(&location?),
+        Command::History { limit } => wallet_cmd::history(&location?, limit),
+        Command::Import { file } => wallet_cmd::import(&location?, &file),
+        Command::Export { id, out } => wallet_cmd::export(&location?, &id, out.as_deref()),
+        Command::NewKey => wallet_cmd::new_key(&location?),
+        Command::Trust(args) => wallet_cmd::trust(&location?, args),
+        Command::Listen(args) => p2p_cmd::listen(&location?, args),
+        Command::Offer(args) => p2p_cmd::offer(&location?, args),
+        Command::Pending => p2p_cmd::pending(&location?),
         Command::Relay(args) => p2p_cmd::relay(args),
-        Command::Sync(args) => registry_cmd::sync(&location, &args),
-        Command::Buy(args) => registry_cmd::buy(&location, args),
-        Command::Refund(args) => registry_cmd::refund(&location, args),
-        Command::Topup(args) => registry_cmd::topup(&location, args),
-        Command::Redeem(args) => registry_cmd::redeem(&location, args),
+        Command::Sync(args) => registry_cmd::sync(&location?, &args),
+        Command::Buy(args) => registry_cmd::buy(&location?, args),
+        Command::Refund(args) => registry_cmd::refund(&location?, args),
+        Command::Topup(args) => registry_cmd::topup(&location?, args),
+        Command::Redeem(args) => registry_cmd::redeem(&location?, args),
         Command::Demo => demo::run(),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::BenchChild => bench_cmd::child(),
     }
 }

@@ -156,7 +156,7 @@ pub fn measure(params: Params) -> Result<Vec<Figure>, BenchError> {
     for (i, (name, _)) in configs.iter().enumerate().skip(1) {
         let s = &pooled[i];
         let mut figure = Figure::new(
-            format!("used event reaches {} other gates, p99, {name}", GATES - 1),
+            format!("used-event propagation across {GATES} meshed gates, p99, {name}"),
             Quantity::millis(percentile(s, 0.99)),
         )
         .against("libp2p defaults p99", baseline)
