@@ -214,6 +214,9 @@ struct World {
     unproven_refusals: usize,
     /// Every admitted presentation, with whether it was of a stale copy.
     admitted: Vec<(Signed<PresentationBody>, bool)>,
+    /// What each cheater has endorsed: (wallet, ticket, sequence, tip). A
+    /// double transfer is a second endorsement of one of these.
+    endorsed: BTreeSet<(usize, InstrumentId, u32, [u8; 32])>,
 }
 
 fn policy() -> GatePolicy {
@@ -291,6 +294,7 @@ impl World {
             last_presentation: None,
             unproven_refusals: 0,
             admitted: Vec::new(),
+            endorsed: BTreeSet::new(),
         };
         for (i, &(owner, uses)) in case.tickets.iter().enumerate() {
             let holder = world.wallets[owner].new_holder_key().unwrap();
@@ -336,6 +340,11 @@ impl World {
         }
     }
 
+    /// `w` signs the link after `copy`'s tip.
+    fn endorses(&mut self, w: usize, copy: &Instrument) {
+        self.endorsed.insert((w, copy.id(), copy.sequence(), copy.tip_digest().0));
+    }
+
     fn run(&mut self, action: &Action) {
         let n = self.wallets.len();
         self.clock.advance(STEP);
@@ -355,6 +364,7 @@ impl World {
                     self.tickets[t].cheated = true;
                 }
                 self.remember_stale(from, &record.instrument);
+                self.endorses(from, &record.instrument);
                 let key = self.wallets[to].new_holder_key().unwrap();
                 let exchange = ExchangeId::random(&mut OsRng);
                 let chain = self.wallets[from].endorse(&id, key, exchange, exchange).unwrap();
@@ -379,8 +389,14 @@ impl World {
                 if !self.cheaters[cheater] || cheater == to {
                     return;
                 }
-                // A copy the cheater held and has since endorsed away.
+                // A copy the cheater held and has since endorsed away (a fork
+                // it received and still holds is not one: passing that on is
+                // its first endorsement of the branch, and the proof a
+                // receiver finds names whoever forked it upstream).
                 let Some(copy) = self.stale[cheater].get(&id).and_then(|v| v.last()).cloned() else { return };
+                if !self.endorsed.contains(&(cheater, id, copy.sequence(), copy.tip_digest().0)) {
+                    return;
+                }
                 let signer = self.wallets[cheater].signer(&copy.holder()).unwrap();
                 let key = self.wallets[to].new_holder_key().unwrap();
                 let exchange = ExchangeId::random(&mut OsRng);
@@ -747,5 +763,26 @@ fn a_stale_copy_presented_after_transferring_names_the_cheater() {
     let proof = UsedAfterTransferProof::find(&answer, chain).expect("provable");
     assert_eq!(proof.verify(), Ok(cheater_key));
     assert!(!world.honest_keys().contains(&cheater_key));
+    check_case(&case);
+}
+
+/// Found by the 10,000-case run: a cheater that received a fork and still
+/// holds it passes it on. That is its first endorsement of the branch, not
+/// a double transfer; the receiving wallet's proof rightly names the key
+/// that forked the ticket upstream, and the model must not expect the
+/// forwarder's key.
+#[test]
+fn passing_on_a_received_fork_is_not_a_second_double_transfer() {
+    let case = Case {
+        cheaters: vec![false, false, true, true],
+        tickets: vec![(3, 1), (0, 1)],
+        online: [false, false],
+        actions: vec![
+            Action::Transfer { from: 3, to: 4, ticket: 2 },
+            Action::DoubleTransfer { cheater: 3, to: 6, ticket: 2 },
+            Action::DoubleTransfer { cheater: 6, to: 0, ticket: 2 },
+        ],
+        order_seed: 0,
+    };
     check_case(&case);
 }
