@@ -933,3 +933,52 @@ fn on_air_form_is_lossless_for_every_chain_shape() {
     assert!(Verifier::new(&venue.trust, &DenyList::empty()).verify(&full.instrument, T0).is_err());
     assert!(Verifier::new(&venue.trust, &DenyList::empty()).verify(&rebuilt.instrument, T0).is_err());
 }
+
+/// The answer's signed time must be the tap's, within the skew the wallet
+/// allows the challenge: a used-after-transfer proof dates the tap by it,
+/// so a modified wallet may not backdate (or postdate) its answer.
+#[test]
+fn an_answer_dated_outside_the_clock_skew_is_refused() {
+    let mut venue = Venue::new();
+    let mut wallet = venue.wallet();
+    let id = venue.ticket(&mut wallet, "north");
+    let gate = venue.gate.clone_signer();
+    let challenge = venue.start(Venue::policy(Instruction::Enter), &gate).challenge().clone();
+    let record = wallet.instrument(&id).unwrap();
+    let signer = wallet.signer(&record.holder).unwrap();
+    let honest = wallet.answer_challenge(&challenge, Some(&id)).unwrap().answer;
+    let ctx = GateContext { verifier: Verifier::new(&venue.trust, &venue.deny), ledger: &venue.ledger, now: T0 };
+    let outcome_at = |time: u64| {
+        let body = PresentationBody { time, ..honest.body.clone() };
+        let presentation =
+            Presentation { instrument: record.instrument.clone(), answer: Signed::sign(body, &signer).unwrap() };
+        decide(&Venue::policy(Instruction::Enter), &challenge, &presentation, &ctx).0
+    };
+    assert_eq!(outcome_at(T0), Outcome::Admitted);
+    assert_eq!(outcome_at(T0 - MAX_CLOCK_SKEW), Outcome::Admitted);
+    assert_eq!(outcome_at(T0 + MAX_CLOCK_SKEW), Outcome::Admitted);
+    assert_eq!(outcome_at(T0 - MAX_CLOCK_SKEW - 1), Outcome::Refused(Refusal::NotHolder));
+    assert_eq!(outcome_at(T0 + MAX_CLOCK_SKEW + 1), Outcome::Refused(Refusal::NotHolder));
+}
+
+/// The offline policy turns an admission of a chain with more unregistered
+/// hops than allowed into `over-offline-limit`; within it, nothing changes.
+#[test]
+fn the_offline_policy_bounds_unreconciled_hops() {
+    let mut venue = Venue::new();
+    let mut alice = venue.wallet();
+    let mut bob = venue.wallet();
+    let id = venue.ticket(&mut alice, "north");
+    let key = bob.new_holder_key().unwrap();
+    let offer = ExchangeId::random(&mut rand::rngs::OsRng);
+    bob.import_instrument(alice.endorse(&id, key, offer, offer).unwrap()).unwrap();
+    let mut card = card_of(bob);
+    let gate = venue.gate.clone_signer();
+    let strict = OfflinePolicy { max_unreconciled_hops: 0, ..OfflinePolicy::DEFAULT };
+    let mut exam = venue.start(Venue::policy(Instruction::Enter), &gate).with_offline_policy(strict);
+    let e = venue.drive(&mut exam, &mut card, &gate).unwrap();
+    assert_eq!(e.outcome, Outcome::Refused(Refusal::OverOfflineLimit));
+    unchanged(&card, &id, 1);
+    let mut exam = venue.start(Venue::policy(Instruction::Enter), &gate).with_offline_policy(OfflinePolicy::DEFAULT);
+    assert_eq!(venue.drive(&mut exam, &mut card, &gate).unwrap().outcome, Outcome::Admitted);
+}
