@@ -534,12 +534,39 @@ fn strict_prechecks(key: &PublicKey, signature: &Signature) -> Option<ed25519_da
     // `verify_strict` compares R byte for byte with a canonical encoding,
     // so an R whose y is not below p = 2^255 - 19 never verifies.
     let y_not_canonical = r[31] & 0x7f == 0x7f && r[1..31].iter().all(|b| *b == 0xff) && r[0] >= 0xed;
-    let r_point = ed25519_dalek::VerifyingKey::from_bytes(&r).ok()?;
-    if y_not_canonical || r_point.is_weak() {
+    // Small order is read off the encoding instead of decompressing R (a
+    // field exponentiation per signature): with y canonical, R is of small
+    // order exactly when y is one of SMALL_ORDER_Y, whatever the sign bit.
+    // An R that is not on the curve at all passes here and fails the batch
+    // equation, whose failure sends the instrument to the single check.
+    r[31] &= 0x7f;
+    if y_not_canonical || SMALL_ORDER_Y.contains(&r) {
         return None;
     }
     Some(verifying_key)
 }
+
+/// The y coordinates (little-endian, sign bit clear) of the 8 points of
+/// small order: 1 (the identity), p − 1 (order 2), 0 (order 4, two points)
+/// and the two order-8 values (two points each). The test
+/// `small_order_encodings_are_exactly_the_eight_torsion_points` checks the
+/// list against the curve.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+    ],
+    [0; 32],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf,
+        0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
+        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+    ],
+];
 
 /// Longest text attribute, in bytes: keeps every genesis within its own
 /// wire bound (4 KiB) and gate screens readable.
@@ -603,6 +630,39 @@ mod tests {
         assert!(verifier.verify(&fits, 1).is_ok());
         let long = issuer.issue_with_id(InstrumentId([1; 16]), coupon("x".repeat(257)), holder, 0).expect("signs");
         assert!(matches!(verifier.verify(&long, 1), Err(Rejection::InvalidAttributes(_))));
+    }
+
+    #[test]
+    fn small_order_encodings_are_exactly_the_eight_torsion_points() {
+        use crate::crypto::Signer as _;
+        // Each listed y, with either sign bit, decodes to a point of small
+        // order; together they are 8 distinct points, the whole 8-torsion
+        // subgroup, so no other encoding is of small order.
+        let mut points = std::collections::BTreeSet::new();
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut bytes = y;
+                bytes[31] |= sign;
+                let point = ed25519_dalek::VerifyingKey::from_bytes(&bytes).expect("on the curve");
+                assert!(point.is_weak(), "{bytes:?}");
+                // The canonical encoding names the point (x = 0 has one).
+                points.insert(point.to_edwards().compress().to_bytes());
+            }
+        }
+        assert_eq!(points.len(), 8);
+        // And the precheck refuses exactly these as R (and any y >= p).
+        let key = LocalSigner::from_seed(&[3; 32]).public_key();
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&y);
+                sig[31] |= sign;
+                assert!(strict_prechecks(&key, &Signature(sig)).is_none());
+            }
+        }
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&LocalSigner::from_seed(&[4; 32]).public_key().0);
+        assert!(strict_prechecks(&key, &Signature(sig)).is_some(), "a point of large order passes");
     }
 
     #[test]
