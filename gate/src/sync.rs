@@ -80,7 +80,9 @@ pub struct SyncReport {
 /// The registry's answer to one bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BagAnswer {
-    /// Settled: the bag's settlement report.
+    /// Settled: the bag's settlement report. `replayed` when the registry
+    /// had settled this very bag before (an answer lost on the way back):
+    /// the report is the original one and the bag counts as settled.
     Settled(wire::SettlementReport),
     /// Refused, with the registry's HTTP status, code and message.
     Refused {

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The gate against a registry serving HTTP on loopback (the registry's
 //! own embedded server, the same router `tessera-registry serve` runs):
-//! pinning, sync, offline taps, bags kept until answered, reused numbers.
+//! pinning, sync, offline taps, bags kept until answered, a bag sent again
+//! after a lost answer, reused numbers.
 //! `scripts/test.d/50-nfc.sh` runs the same flow with the real processes
 //! and the real NFC stack.
 
@@ -128,7 +129,7 @@ fn sync_needs_the_pinned_registry_and_then_installs_everything() {
 }
 
 #[test]
-fn bags_stay_packed_until_answered_and_a_reused_number_is_refused() {
+fn bags_stay_packed_until_answered_replays_get_the_settlement_and_a_reused_number_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = gate(dir.path());
     let v = venue(&[g.public_key()]);
@@ -150,16 +151,44 @@ fn bags_stay_packed_until_answered_and_a_reused_number_is_refused() {
     assert!(g.store().packed_bags().unwrap().is_empty());
     assert_eq!(g.store().bag(1).unwrap().unwrap().state, "settled");
 
+    // The same bag again: its original settlement, marked replayed.
     let bytes = tessera_core::Wire::to_bytes(&bag);
     let again = sync::upload_file(&mut g, &v.client, &bytes, now).unwrap();
-    assert!(matches!(&again.answer, BagAnswer::Refused { status: 409, code, .. } if code == "bag_reused"), "{again:?}");
+    assert!(
+        matches!(&again.answer, BagAnswer::Settled(r) if r.replayed && (r.bags, r.admitted, r.refused) == (1, 1, 0)),
+        "{again:?}"
+    );
     assert_eq!(g.store().bag(1).unwrap().unwrap().state, "settled", "a settled bag stays settled");
+    // Another bag under the used number (the same record packed again).
+    let repacked = tessera_core::Signed::sign(
+        tessera_core::presentation::BagBody { packed_at: now + 1, ..bag.body.clone() },
+        g.signer(),
+    )
+    .unwrap();
+    let other = sync::upload_file(&mut g, &v.client, &tessera_core::Wire::to_bytes(&repacked), now).unwrap();
+    assert!(matches!(&other.answer, BagAnswer::Refused { status: 409, code, .. } if code == "bag_reused"), "{other:?}");
+
+    // The answer to bag 2 is lost on its way back: the registry settled it,
+    // the gate still has it packed. The next upload gets the original
+    // settlement and the gate records the bag as settled.
+    let mut card2 = phone(&v);
+    assert!(g.tap(&mut card2, now).unwrap().admitted());
+    let bag2 = g.pack_bag(512, now).unwrap().unwrap();
+    let lost: wire::SettlementReport = v
+        .client
+        .post("/gate/bags", g.signer(), &wire::BagUpload { bag: wire::b64(&tessera_core::Wire::to_bytes(&bag2)) })
+        .unwrap();
+    assert!(!lost.replayed);
+    assert_eq!(g.store().bag(2).unwrap().unwrap().state, "packed");
+    let sent = sync::upload_packed(&mut g, &v.client, now).unwrap();
+    assert!(matches!(&sent[0].answer, BagAnswer::Settled(r) if r.replayed && r.admitted == 1), "{sent:?}");
+    assert_eq!(g.store().bag(2).unwrap().unwrap().state, "settled");
 
     let other_dir = tempfile::tempdir().unwrap();
     let mut other = gate(other_dir.path());
     assert!(matches!(sync::upload_file(&mut other, &v.client, &bytes, now), Err(SyncError::NotOurBag(_))));
 
     let totals = sync::settlement(&g, &v.client).unwrap();
-    assert_eq!((totals.bags, totals.admitted, totals.refused), (1, 1, 0));
+    assert_eq!((totals.bags, totals.admitted, totals.refused), (2, 2, 0), "replays count once");
     assert!(g.pack_bag(512, now).unwrap().is_none(), "nothing left to pack");
 }

@@ -114,6 +114,56 @@ const ENDPOINTS: &[Endpoint] = &[
         Some("RefundRequest"),
         "InstrumentsResponse",
     ),
+    (
+        "post",
+        "/gifts",
+        "Leave an instrument (endorsed to the issuer key) for a recipient's account.",
+        true,
+        Some("GiftRequest"),
+        "GiftResponse",
+    ),
+    (
+        "post",
+        "/gifts/pending",
+        "Gifts waiting for the signing account.",
+        true,
+        Some("PendingGiftsRequest"),
+        "PendingGifts",
+    ),
+    (
+        "post",
+        "/gifts/answer",
+        "Accept (to a fresh holder key) or decline (back to the sender) a gift.",
+        true,
+        Some("GiftAnswer"),
+        "InstrumentsResponse",
+    ),
+    (
+        "post",
+        "/gate/bags",
+        "Settle a gate's signed bag of examination records. A byte-identical bag uploaded again gets its original \
+         settlement with replayed: true; another bag under a used number is refused (409 bag_reused).",
+        true,
+        Some("BagUpload"),
+        "SettlementReport",
+    ),
+    ("post", "/gate/settlement", "The signing gate's totals.", true, Some("SettlementRequest"), "SettlementReport"),
+    (
+        "post",
+        "/modifications",
+        "The event's organiser changes a ticket; its holder is notified.",
+        true,
+        Some("ModifyRequest"),
+        "ModifyResponse",
+    ),
+    (
+        "post",
+        "/modifications/answer",
+        "The holder accepts (new ticket), refuses (ticket disabled) or asks a refund (notes).",
+        true,
+        Some("ModificationAnswer"),
+        "InstrumentsResponse",
+    ),
 ];
 
 /// The document.

@@ -1505,15 +1505,32 @@ impl Registry {
                 }
             })
             .collect();
-        let s = self.store.settle_bag(caller, bag.body.bag_number, &records, self.now())?;
-        tracing::info!(gate = %caller.short(), bag = bag.body.bag_number, admitted = s.admitted, "bag settled");
-        Ok(wire::SettlementReport { gate: caller.to_hex(), bags: s.bags, admitted: s.admitted, refused: s.refused })
+        let settled = self.store.settle_bag(caller, bag.body.bag_number, &bag.digest(), &records, self.now())?;
+        let s = settled.settlement;
+        if settled.replayed {
+            tracing::info!(gate = %caller.short(), bag = bag.body.bag_number, "bag uploaded again: original settlement");
+        } else {
+            tracing::info!(gate = %caller.short(), bag = bag.body.bag_number, admitted = s.admitted, "bag settled");
+        }
+        Ok(wire::SettlementReport {
+            gate: caller.to_hex(),
+            bags: s.bags,
+            admitted: s.admitted,
+            refused: s.refused,
+            replayed: settled.replayed,
+        })
     }
 
     /// `POST /gate/settlement`.
     pub fn settlement(&self, caller: &PublicKey) -> Result<wire::SettlementReport, ApiError> {
         let s = self.store.settlement(caller)?;
-        Ok(wire::SettlementReport { gate: caller.to_hex(), bags: s.bags, admitted: s.admitted, refused: s.refused })
+        Ok(wire::SettlementReport {
+            gate: caller.to_hex(),
+            bags: s.bags,
+            admitted: s.admitted,
+            refused: s.refused,
+            replayed: false,
+        })
     }
 
     /// `POST /modifications`: the event's organiser changes a ticket; its

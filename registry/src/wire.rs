@@ -490,6 +490,11 @@ pub struct SettlementReport {
     pub admitted: u64,
     /// Refusals recorded.
     pub refused: u64,
+    /// In a bag answer: this very bag (byte for byte) was settled before,
+    /// and this is its original settlement; nothing changed now. Sent only
+    /// when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// `POST /gate/settlement`: the signing gate's totals.

@@ -379,18 +379,30 @@ fn gate_bags_settle_once_with_reasons() {
     let upload = |b: &wire::BagUpload| s.client.post::<_, wire::SettlementReport>("/gate/bags", &gate, b);
     let store = s.registry.registry.store().clone();
 
-    let report = upload(&bag(1, vec![entry(1)])).unwrap();
-    assert_eq!((report.bags, report.admitted, report.refused), (1, 1, 0));
+    let first = bag(1, vec![entry(1)]);
+    let report = upload(&first).unwrap();
+    assert_eq!((report.bags, report.admitted, report.refused, report.replayed), (1, 1, 0, false));
     assert_eq!(status(&s.client, &ticket.id()).uses_left, 0, "the admission is applied to the registered list");
 
     let before = store.dump().unwrap();
+    // The same bag again, byte for byte (the gate never got the answer):
+    // the original settlement, and nothing changes.
+    let again = upload(&first).unwrap();
+    assert_eq!(again, wire::SettlementReport { replayed: true, ..report });
+    assert_eq!(store.dump().unwrap(), before, "a replayed bag changes nothing");
     let refused = |b: wire::BagUpload, code: &str, st: u16| match upload(&b).unwrap_err() {
         ClientError::Refused { status, body } => {
             assert_eq!((status, body.error.as_str()), (st, code), "{}", body.message)
         }
         other => panic!("{other}"),
     };
+    // Another bag under the used number: new records, or the same ones
+    // packed again.
     refused(bag(1, vec![entry(2)]), "bag_reused", 409);
+    let repacked =
+        Signed::sign(BagBody { gate: gate.public_key(), bag_number: 1, packed_at: 12, entries: vec![entry(1)] }, &gate)
+            .unwrap();
+    refused(wire::BagUpload { bag: wire::b64(&repacked.to_bytes()) }, "bag_reused", 409);
     refused(bag(2, vec![entry(2), entry(1)]), "already_settled", 409);
     refused(bag(3, vec![entry(3), entry(3)]), "duplicate_record", 400);
     // Someone else's bag.

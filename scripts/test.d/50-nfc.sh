@@ -142,8 +142,9 @@ check "two taps, accepted: the ticket is gone from the giver" "$(show giver2)" '
 
 # Gate ↔ registry over HTTP, against a real `tessera-registry serve`: sync
 # (trust list, event, deny list incrementally), admit offline with the
-# registry down, then bags: settled, a reused number refused with its reason,
-# and the settlement report.
+# registry down, then bags: settled, the same bag again answered with its
+# original settlement, another bag under a used number refused with its
+# reason, and the settlement report.
 python3 -c 'import secrets; print(secrets.token_hex(32))' >"$work/registry.key"
 # start_registry: a registry on a free loopback port; sets $url.
 start_registry() {
@@ -171,11 +172,18 @@ check "registry down: sync fails" "$r" 'j["offline"]'
 r=$(tap rg valid);   check "offline: registry-issued ticket admitted" "$r" 'j["admitted"] and j["seat"] == "Row 3 Seat 9"'
 r=$(tap rg revoked); check "offline: ticket revoked at the registry refused (synced deny list)" "$r" 'j["reason"] == "revoked"'
 start_registry
+# A copy of the gate (same key, same records) packs its own bag 1 a
+# second later: another bag under the same number.
+cp -r "$work/rg" "$work/rg-copy"
 "$bin/tessera-gate" --dir "$work/rg" pack-bag --out "$work/bag-1.bin" >/dev/null
+sleep 1.1
+"$bin/tessera-gate" --dir "$work/rg-copy" pack-bag --out "$work/bag-1-other.bin" >/dev/null
 r=$("$bin/tessera-gate" --dir "$work/rg" upload --registry "$url" --json)
-check "bag uploaded and settled" "$r" 'j["bag"] == 1 and j["settled"] and j["admitted"] == 1 and j["refused"] == 1'
+check "bag uploaded and settled" "$r" 'j["bag"] == 1 and j["settled"] and j["admitted"] == 1 and j["refused"] == 1 and not j["replayed"]'
 r=$("$bin/tessera-gate" --dir "$work/rg" upload --registry "$url" --json --file "$work/bag-1.bin")
-check "reused bag number refused with its reason" "$r" 'j["bag"] == 1 and not j["settled"] and j["reason"] == "bag_reused" and j["status"] == 409'
+check "the same bag again (answer lost): its original settlement, replayed" "$r" 'j["bag"] == 1 and j["settled"] and j["replayed"] and j["admitted"] == 1 and j["refused"] == 1'
+r=$("$bin/tessera-gate" --dir "$work/rg" upload --registry "$url" --json --file "$work/bag-1-other.bin")
+check "another bag under a used number refused with its reason" "$r" 'j["bag"] == 1 and not j["settled"] and j["reason"] == "bag_reused" and j["status"] == 409'
 r=$("$bin/tessera-gate" --dir "$work/rg" settlement --registry "$url" --json)
 check "settlement report" "$r" "j['gate'] == '$rg_key' and j['bags'] == 1 and j['admitted'] == 1 and j['refused'] == 1"
 r=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$url/instruments/$(id_of valid)")

@@ -158,7 +158,7 @@ fn bag_json(u: &sync::BagUpload) -> serde_json::Value {
     match &u.answer {
         sync::BagAnswer::Settled(r) => serde_json::json!({
             "bag": u.number, "entries": u.entries, "settled": true,
-            "admitted": r.admitted, "refused": r.refused,
+            "admitted": r.admitted, "refused": r.refused, "replayed": r.replayed,
         }),
         sync::BagAnswer::Refused { status, code, message } => serde_json::json!({
             "bag": u.number, "entries": u.entries, "settled": false,
@@ -170,8 +170,9 @@ fn bag_json(u: &sync::BagUpload) -> serde_json::Value {
 fn bag_text(u: &sync::BagUpload) -> String {
     match &u.answer {
         sync::BagAnswer::Settled(r) => {
+            let again = if r.replayed { " (uploaded before: the original settlement)" } else { "" };
             format!(
-                "bag {} ({} records): settled — {} admitted, {} refused",
+                "bag {} ({} records): settled — {} admitted, {} refused{again}",
                 u.number, u.entries, r.admitted, r.refused
             )
         }

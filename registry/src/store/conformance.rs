@@ -713,18 +713,32 @@ pub fn bags_settle_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
         status: Status::Active,
         examined_at: NOW,
     };
-    let s1 = store.settle_bag(&gate, 1, &[record(1, true), record(2, false)], NOW).unwrap();
+    let bag1 = tessera_core::Digest([0xB1; 32]);
+    let s1 = store.settle_bag(&gate, 1, &bag1, &[record(1, true), record(2, false)], NOW).unwrap();
+    assert!(!s1.replayed);
+    let s1 = s1.settlement;
     assert_eq!((s1.bags, s1.admitted, s1.refused), (1, 1, 1));
     assert_eq!(store.instrument(&t.id()).unwrap().unwrap().uses_left, 0);
     let before = store.dump().unwrap();
-    assert!(matches!(store.settle_bag(&gate, 1, &[record(3, true)], NOW), Err(StoreError::BagReused { .. })));
+    // The same bag again (its answer was lost): the original settlement,
+    // and nothing changes.
+    let again = store.settle_bag(&gate, 1, &bag1, &[record(1, true), record(2, false)], NOW + 5).unwrap();
+    assert_eq!(again, super::BagSettled { settlement: s1, replayed: true });
+    assert_eq!(store.dump().unwrap(), before, "a replayed bag changes nothing");
+    // Another bag under a used number, with new or the same records.
+    let other = tessera_core::Digest([0xB2; 32]);
+    assert!(matches!(store.settle_bag(&gate, 1, &other, &[record(3, true)], NOW), Err(StoreError::BagReused { .. })));
+    assert!(matches!(
+        store.settle_bag(&gate, 1, &other, &[record(1, true), record(2, false)], NOW),
+        Err(StoreError::BagReused { .. })
+    ));
     assert_eq!(
-        store.settle_bag(&gate, 2, &[record(4, true), record(1, true)], NOW),
+        store.settle_bag(&gate, 2, &other, &[record(4, true), record(1, true)], NOW),
         Err(StoreError::AlreadySettled(tessera_core::Digest([1; 32])))
     );
     assert_eq!(store.dump().unwrap(), before, "a refused bag changes nothing");
     // Another gate's number 1 is its own.
-    store.settle_bag(&PublicKey([31; 32]), 1, &[record(5, true)], NOW).unwrap();
+    store.settle_bag(&PublicKey([31; 32]), 1, &bag1, &[record(5, true)], NOW).unwrap();
     let total = store.settlement(&gate).unwrap();
     assert_eq!((total.bags, total.admitted, total.refused), (1, 1, 1));
 }

@@ -393,6 +393,15 @@ pub struct DoubleSaleRecord {
     pub proof: Vec<u8>,
 }
 
+/// What settling one bag gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BagSettled {
+    /// This bag's settlement (`bags` is 1).
+    pub settlement: Settlement,
+    /// The bag was settled before, byte for byte: nothing changed now.
+    pub replayed: bool,
+}
+
 /// A gate's settlement totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settlement {
@@ -536,14 +545,17 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// Settles a bag: its number (single-use per gate), each record (once
     /// ever), and the admitted records' state changes on the registered
     /// list, in one transaction. A reused number or an already settled
-    /// record refuses the whole bag.
+    /// record refuses the whole bag — except a byte-identical bag (the same
+    /// `digest` under its number), which changes nothing and gets the
+    /// settlement it had (`replayed`).
     fn settle_bag(
         &self,
         gate: &PublicKey,
         bag_number: u64,
+        digest: &Digest,
         records: &[ExaminationRow],
         now: Timestamp,
-    ) -> StoreResult<Settlement>;
+    ) -> StoreResult<BagSettled>;
     /// A gate's totals.
     fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement>;
     /// Records an examination certificate a wallet uploaded, and its state
@@ -668,6 +680,23 @@ pub(crate) fn to_i64(v: u64) -> StoreResult<i64> {
 
 pub(crate) fn to_u64(v: i64) -> StoreResult<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+/// The answer to a bag whose number is taken: its original settlement when
+/// the stored digest is this bag's, else `BagReused`.
+pub(crate) fn replayed_bag(
+    gate: &PublicKey,
+    number: u64,
+    digest: &Digest,
+    entries: i64,
+    admitted: i64,
+    stored: Option<&[u8]>,
+) -> StoreResult<BagSettled> {
+    if stored != Some(digest.as_bytes().as_slice()) {
+        return Err(StoreError::BagReused { gate: *gate, number });
+    }
+    let settlement = Settlement { bags: 1, admitted: to_u64(admitted)?, refused: to_u64(entries - admitted)? };
+    Ok(BagSettled { settlement, replayed: true })
 }
 
 pub(crate) fn to_u32(v: i64) -> StoreResult<u32> {

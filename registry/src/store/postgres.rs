@@ -8,10 +8,11 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
-    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix, digest_from, id_from,
-    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
+    ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
+    NoteExchange, Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix,
+    digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64, to_u32,
+    to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_modifications.sql"),
     include_str!("../../migrations/postgres/0006_reported_examinations.sql"),
     include_str!("../../migrations/postgres/0007_sales.sql"),
+    include_str!("../../migrations/postgres/0008_bag_digest.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -1152,18 +1154,32 @@ impl RegistryStore for PostgresRegistry {
         &self,
         gate: &PublicKey,
         bag_number: u64,
+        digest: &Digest,
         records: &[ExaminationRow],
         now: Timestamp,
-    ) -> StoreResult<Settlement> {
+    ) -> StoreResult<BagSettled> {
         self.write(|tx| {
             let admitted = records.iter().filter(|r| r.admitted).count() as i64;
             let n = tx.tx.execute(
-                "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at) VALUES ($1, $2, $3, $4, $5) ON \
-                 CONFLICT DO NOTHING",
-                &[&gate.as_bytes().as_slice(), &to_i64(bag_number)?, &(records.len() as i64), &admitted, &to_i64(now)?],
+                "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at, digest) VALUES ($1, $2, $3, $4, \
+                 $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &gate.as_bytes().as_slice(),
+                    &to_i64(bag_number)?,
+                    &(records.len() as i64),
+                    &admitted,
+                    &to_i64(now)?,
+                    &digest.as_bytes().as_slice(),
+                ],
             )?;
             if n == 0 {
-                return Err(StoreError::BagReused { gate: *gate, number: bag_number }.into());
+                let r = tx.tx.query_one(
+                    "SELECT entries, admitted, digest FROM bags WHERE gate = $1 AND bag_number = $2",
+                    &[&gate.as_bytes().as_slice(), &to_i64(bag_number)?],
+                )?;
+                let stored: Option<Vec<u8>> = r.try_get(2)?;
+                let (entries, admitted) = (r.try_get(0)?, r.try_get(1)?);
+                return Ok(replayed_bag(gate, bag_number, digest, entries, admitted, stored.as_deref())?);
             }
             for r in records {
                 let n = tx.tx.execute(
@@ -1187,7 +1203,9 @@ impl RegistryStore for PostgresRegistry {
                     apply_admission(&mut tx.tx, r, now)?;
                 }
             }
-            Ok(Settlement { bags: 1, admitted: admitted as u64, refused: records.len() as u64 - admitted as u64 })
+            let settlement =
+                Settlement { bags: 1, admitted: admitted as u64, refused: records.len() as u64 - admitted as u64 };
+            Ok(BagSettled { settlement, replayed: false })
         })
     }
 

@@ -4,10 +4,11 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow, ExaminationReport,
-    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix, digest_from, id_from,
-    key_from, kind_from, role_from, status_from, status_str, to_i64, to_u32, to_u64,
+    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
+    ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
+    NoteExchange, Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix,
+    digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64, to_u32,
+    to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_modifications.sql"),
     include_str!("../../migrations/sqlite/0006_reported_examinations.sql"),
     include_str!("../../migrations/sqlite/0007_sales.sql"),
+    include_str!("../../migrations/sqlite/0008_bag_digest.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -1011,21 +1013,37 @@ impl RegistryStore for SqliteRegistry {
         &self,
         gate: &PublicKey,
         bag_number: u64,
+        digest: &Digest,
         records: &[ExaminationRow],
         now: Timestamp,
-    ) -> StoreResult<Settlement> {
+    ) -> StoreResult<BagSettled> {
         self.write(|tx| {
             let admitted = records.iter().filter(|r| r.admitted).count();
             let n = tx
                 .tx
                 .execute(
-                    "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT DO NOTHING",
-                    params![gate.as_bytes(), to_i64(bag_number)?, records.len() as i64, admitted as i64, to_i64(now)?],
+                    "INSERT INTO bags (gate, bag_number, entries, admitted, settled_at, digest) VALUES (?1, ?2, ?3, \
+                     ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                    params![
+                        gate.as_bytes(),
+                        to_i64(bag_number)?,
+                        records.len() as i64,
+                        admitted as i64,
+                        to_i64(now)?,
+                        digest.as_bytes()
+                    ],
                 )
                 .map_err(backend)?;
             if n == 0 {
-                return Err(StoreError::BagReused { gate: *gate, number: bag_number });
+                let (entries, admitted, stored): (i64, i64, Option<Vec<u8>>) = tx
+                    .tx
+                    .query_row(
+                        "SELECT entries, admitted, digest FROM bags WHERE gate = ?1 AND bag_number = ?2",
+                        params![gate.as_bytes(), to_i64(bag_number)?],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(backend)?;
+                return replayed_bag(gate, bag_number, digest, entries, admitted, stored.as_deref());
             }
             for r in records {
                 let n = tx
@@ -1052,7 +1070,9 @@ impl RegistryStore for SqliteRegistry {
                     apply_admission(&tx.tx, r, now)?;
                 }
             }
-            Ok(Settlement { bags: 1, admitted: admitted as u64, refused: (records.len() - admitted) as u64 })
+            let settlement =
+                Settlement { bags: 1, admitted: admitted as u64, refused: (records.len() - admitted) as u64 };
+            Ok(BagSettled { settlement, replayed: false })
         })
     }
 
