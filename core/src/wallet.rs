@@ -11,8 +11,8 @@ use crate::instrument::{Amount, Instrument, Kind, Signed, Status};
 use crate::proof::EquivocationProof;
 use crate::sealing::{KeyProvider, KeyProviderError, Sealer};
 use crate::store::{
-    Direction, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary, KeyRecord, KeyRole,
-    SqliteStore, StoreError, WalletStore, Write, WriteBatch,
+    Direction, ForkEvidence, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary, KeyRecord,
+    KeyRole, SqliteStore, StoreError, WalletStore, Write, WriteBatch,
 };
 use crate::trust::{DenyList, Role, TrustError, TrustList, TrustListBody};
 use crate::verify::{Rejection, VerifiedInstrument, Verifier};
@@ -28,10 +28,14 @@ const META_ACCOUNT: &str = "account";
 const META_REGISTRY: &str = "registry";
 const META_TRUST_LIST: &str = "trust-list";
 const META_DENY_LIST: &str = "deny-list";
+/// How many refused forks a wallet keeps for its next reconciliation.
+pub const MAX_FORK_EVIDENCE: usize = 16;
 const KEY_CHECK_LABEL: &[u8] = b"tessera/v1/key-check";
 const KEY_CHECK_TEXT: &[u8] = b"tessera wallet";
 
-/// Why a wallet call failed. A failed call changed nothing.
+/// Why a wallet call failed. A failed call changed nothing, except that a
+/// [`WalletError::DoubleTransfer`] without a proof keeps the refused chain
+/// as evidence to upload (see `Wallet::reconcile_upload`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WalletError {
     /// The store failed.
@@ -372,6 +376,9 @@ impl<S: WalletStore> Wallet<S> {
             // the chain names the same tip, so it still replaces it.)
             if old_seq == verified.sequence && old.instrument.tip_digest() != verified.tip {
                 let proof = EquivocationProof::find(&old.instrument, &instrument);
+                if proof.is_none() {
+                    self.keep_fork_evidence(instrument, now)?;
+                }
                 return Err(WalletError::DoubleTransfer { id, proof: proof.map(Box::new) });
             }
             // A longer chain that forks from our copy below its tip is the
@@ -379,6 +386,16 @@ impl<S: WalletStore> Wallet<S> {
             // only evidence (found by the adversarial model).
             if let Some(proof) = EquivocationProof::find(&old.instrument, &instrument) {
                 return Err(WalletError::DoubleTransfer { id, proof: Some(Box::new(proof)) });
+            }
+            // A longer chain whose link at our certificate's sequence is not
+            // the registered one forks at or below it. `find` cannot see it
+            // (the certificate carries no links); the registry can.
+            if let Some(cert) = &old.instrument.registered {
+                let (at, registered) = (cert.body.sequence, cert.body.replaces);
+                if instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered) {
+                    self.keep_fork_evidence(instrument, now)?;
+                    return Err(WalletError::DoubleTransfer { id, proof: None });
+                }
             }
         }
         let (memo, counterparty) = self.arrival(&instrument);
@@ -406,6 +423,22 @@ impl<S: WalletStore> Wallet<S> {
         let write = if existing.is_some() { Write::UpdateInstrument(record) } else { Write::InsertInstrument(record) };
         self.store.apply(WriteBatch(vec![write, Write::AppendHistory(history)]))?;
         Ok(summary)
+    }
+
+    /// Keeps a chain refused as a fork that this wallet cannot prove (its
+    /// copy is a registered certificate, which carries only a digest of the
+    /// registered link), for [`Wallet::reconcile_upload`]: the registry
+    /// holds the registered link and builds the proof. The instruments are
+    /// untouched. At most [`MAX_FORK_EVIDENCE`] chains are kept; past that
+    /// the new one is dropped, so a flood of forks cannot push out the
+    /// evidence kept first.
+    fn keep_fork_evidence(&mut self, chain: Instrument, now: Timestamp) -> Result<(), WalletError> {
+        if self.store.fork_evidence()?.len() >= MAX_FORK_EVIDENCE {
+            return Ok(());
+        }
+        let evidence = ForkEvidence { seq: 0, chain, kept_at: now };
+        self.store.apply(WriteBatch(vec![Write::KeepForkEvidence(evidence)]))?;
+        Ok(())
     }
 
     /// How an instrument came to us, for the history.

@@ -33,8 +33,8 @@ use tessera_core::presentation::{
 };
 use tessera_core::sealing::{StaticKeyProvider, StorageKey};
 use tessera_core::store::{
-    ExaminationRecord, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary, KeyRecord,
-    KeyRole, PendingRecord, SqliteStore, StoreError, WalletStore, Write, WriteBatch,
+    ExaminationRecord, ForkEvidence, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary,
+    KeyRecord, KeyRole, PendingRecord, SqliteStore, StoreError, WalletStore, Write, WriteBatch,
 };
 use tessera_core::transfer::{OfferTerms, Role as TransferRole, TransferEvent};
 use tessera_core::{
@@ -82,6 +82,8 @@ fn step_name(batch: &WriteBatch) -> String {
             Write::DeletePending(_) => "DeletePending",
             Write::AppendHistory(_) => "AppendHistory",
             Write::AppendExamination(_) => "AppendExamination",
+            Write::KeepForkEvidence(_) => "KeepForkEvidence",
+            Write::DropForkEvidence(_) => "DropForkEvidence",
         })
         .collect::<Vec<_>>()
         .join("+")
@@ -114,6 +116,9 @@ impl WalletStore for CrashingStore {
     }
     fn examinations(&self, instrument: Option<&InstrumentId>) -> Result<Vec<ExaminationRecord>, StoreError> {
         self.inner.examinations(instrument)
+    }
+    fn fork_evidence(&self) -> Result<Vec<ForkEvidence>, StoreError> {
+        self.inner.fork_evidence()
     }
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         if self.plan.crashed.lock().unwrap().is_some() {

@@ -16,6 +16,12 @@
 //!                    Refused(reason)   ─▶ nothing changes
 //! ```
 //!
+//! The upload also carries the chains the wallet refused as a fork against
+//! a registered certificate it holds (kept by `import_instrument`, which
+//! cannot prove such a fork): the registry answers `Conflict(proof)` for
+//! them, and each is forgotten once the registry has answered for its
+//! instrument.
+//!
 //! Both steps are safe to repeat: the registry is idempotent, and applying
 //! the same answer twice changes nothing the second time. A crash between
 //! upload and apply loses nothing: the next sync uploads the same chains.
@@ -75,6 +81,17 @@ pub enum ItemOutcome {
     },
 }
 
+impl ItemOutcome {
+    /// The instrument the answer is about, when it names one.
+    pub fn instrument_id(&self) -> Option<InstrumentId> {
+        match self {
+            ItemOutcome::Registered(instrument) => Some(instrument.id()),
+            ItemOutcome::Superseded { id, .. } | ItemOutcome::Conflict { id, .. } => Some(*id),
+            ItemOutcome::Refused { id, .. } => *id,
+        }
+    }
+}
+
 /// What applying an answer did to the wallet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReconcileReport {
@@ -99,6 +116,11 @@ impl<S: WalletStore> Wallet<S> {
                 items.push(UploadItem::Chain(record.instrument));
             }
         }
+        // Forks this wallet refused but could not prove: the registry
+        // compares them with the registered links and names who signed twice.
+        for kept in self.store.fork_evidence()? {
+            items.push(UploadItem::Chain(kept.chain));
+        }
         Ok(Upload { items })
     }
 
@@ -107,6 +129,15 @@ impl<S: WalletStore> Wallet<S> {
     pub fn apply_reconcile(&mut self, outcomes: Vec<ItemOutcome>) -> Result<ReconcileReport, WalletError> {
         let mut report = ReconcileReport::default();
         let now = self.now();
+        // Kept forks the registry has now answered for are uploaded: forget
+        // them (a whole-upload refusal names no instrument, so they stay).
+        let kept: std::collections::BTreeSet<InstrumentId> =
+            self.store.fork_evidence()?.iter().map(|f| f.chain.id()).collect();
+        let answered: std::collections::BTreeSet<InstrumentId> =
+            outcomes.iter().filter_map(ItemOutcome::instrument_id).filter(|id| kept.contains(id)).collect();
+        if !answered.is_empty() {
+            self.store.apply(WriteBatch(answered.into_iter().map(Write::DropForkEvidence).collect()))?;
+        }
         for outcome in outcomes {
             match outcome {
                 ItemOutcome::Registered(certified) => {

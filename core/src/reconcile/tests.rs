@@ -9,7 +9,9 @@ use crate::instrument::{Attributes, TicketAttributes};
 use crate::sealing::{StaticKeyProvider, StorageKey};
 use crate::store::{Holding, SqliteStore};
 use crate::trust::{DenyList, Role, TrustEntry, TrustList};
-use crate::{EquivocationProof, ExchangeId, Instrument, LocalSigner, Signed, Signer, Verifier, Wallet, Wire};
+use crate::{
+    EquivocationProof, ExchangeId, Instrument, LocalSigner, Signed, Signer, Verifier, Wallet, WalletError, Wire,
+};
 use std::sync::Arc;
 
 const NOW: u64 = 1_800_000_000;
@@ -119,4 +121,53 @@ fn conflicts_are_recorded_once_and_bad_answers_change_nothing() {
     let store_before = mallory.instrument(&id).unwrap();
     assert!(mallory.apply_reconcile(vec![ItemOutcome::Registered(forged)]).is_err());
     assert_eq!(mallory.instrument(&id).unwrap(), store_before);
+}
+
+#[test]
+fn a_fork_against_a_certificate_is_refused_kept_uploaded_once_and_forgotten_when_answered() {
+    let world = World::new();
+    let [mut mallory, mut carol, mut dave, mut erin, mut bob]: [Wallet<SqliteStore>; 5] =
+        std::array::from_fn(|_| world.wallet());
+    let mk = mallory.new_holder_key().unwrap();
+    let id = mallory.import_instrument(world.ticket(mk)).unwrap().id;
+    let original = mallory.instrument(&id).unwrap().instrument;
+    let (ck, dk, ek) =
+        (carol.new_holder_key().unwrap(), dave.new_holder_key().unwrap(), erin.new_holder_key().unwrap());
+    carol.import_instrument(mallory.endorse(&id, ck, ExchangeId([1; 16]), ExchangeId::NONE).unwrap()).unwrap();
+    let body = original.next_endorsement(dk, ExchangeId([2; 16]), ExchangeId::NONE, NOW);
+    dave.import_instrument(original.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap())).unwrap();
+    // Bob holds Carol's branch as a certificate at sequence 2.
+    let (b1, b2, b3) = (bob.new_holder_key().unwrap(), bob.new_holder_key().unwrap(), bob.new_holder_key().unwrap());
+    let to_bob = carol.endorse(&id, b1, ExchangeId([3; 16]), ExchangeId::NONE).unwrap();
+    bob.import_instrument(to_bob.clone()).unwrap();
+    assert_eq!(bob.apply_reconcile(vec![world.certify(&to_bob)]).unwrap().certified, vec![id]);
+    let held = bob.instrument(&id).unwrap();
+    assert!(held.instrument.links.is_empty());
+
+    // Dave's branch reaches Bob at the same sequence, and one hop later
+    // (through Erin): both refused without a proof, both kept, nothing else changes.
+    let dave_copy = dave.instrument(&id).unwrap().instrument;
+    let same = dave.endorse(&id, b2, ExchangeId([4; 16]), ExchangeId::NONE).unwrap();
+    let body = dave_copy.next_endorsement(ek, ExchangeId([5; 16]), ExchangeId::NONE, NOW);
+    erin.import_instrument(dave_copy.with_link(Signed::sign(body, &dave.signer(&dk).unwrap()).unwrap())).unwrap();
+    let longer = erin.endorse(&id, b3, ExchangeId([6; 16]), ExchangeId::NONE).unwrap();
+    for fork in [&same, &longer, &same] {
+        let refused = bob.import_instrument(fork.clone());
+        assert!(matches!(refused, Err(WalletError::DoubleTransfer { proof: None, .. })), "{refused:?}");
+    }
+    assert_eq!(bob.instrument(&id).unwrap(), held, "the holder's instruments are untouched");
+    let upload = bob.reconcile_upload().unwrap();
+    assert_eq!(upload.items, vec![UploadItem::Chain(same.clone()), UploadItem::Chain(longer)], "each kept once");
+
+    // A whole-upload refusal names no instrument: the evidence stays.
+    let refusal = ItemOutcome::Refused { id: None, reason: "busy".into() };
+    bob.apply_reconcile(vec![refusal]).unwrap();
+    assert_eq!(bob.reconcile_upload().unwrap(), upload);
+    // The registry's answer for the instrument: forgotten.
+    let proof = EquivocationProof::find(&to_bob, &same).unwrap();
+    assert_eq!(proof.signer, mk, "the fork is Mallory's, at sequence 1");
+    let report = bob.apply_reconcile(vec![ItemOutcome::Conflict { id, proof }]).unwrap();
+    assert_eq!(report.conflicts.len(), 1);
+    assert!(bob.reconcile_upload().unwrap().items.is_empty());
+    assert_eq!(bob.instrument(&id).unwrap().instrument, held.instrument);
 }

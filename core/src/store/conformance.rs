@@ -73,6 +73,7 @@ pub fn run_all<S: WalletStore>(make: impl Fn() -> S) {
     failed_batch_changes_nothing(&mut make());
     pending(&mut make());
     history_and_examinations(&mut make());
+    fork_evidence(&mut make());
 }
 
 fn meta_round_trip(s: &mut impl WalletStore) {
@@ -184,6 +185,27 @@ fn history_and_examinations(s: &mut impl WalletStore) {
     let one = s.examinations(Some(&InstrumentId([1; 16]))).unwrap();
     assert_eq!(one.iter().map(|e| e.counter).collect::<Vec<_>>(), vec![1, 3]);
     assert_eq!(s.examinations(None).unwrap().len(), 3);
+}
+
+fn fork_evidence(s: &mut impl WalletStore) {
+    let kept = |n: u8| ForkEvidence { seq: 0, chain: sample_instrument(n, Kind::Ticket), kept_at: u64::from(n) };
+    assert!(s.fork_evidence().unwrap().is_empty());
+    // The same chain kept twice is one row; another instrument's is another.
+    let writes =
+        vec![Write::KeepForkEvidence(kept(1)), Write::KeepForkEvidence(kept(1)), Write::KeepForkEvidence(kept(2))];
+    apply(s, writes).unwrap();
+    let stored = s.fork_evidence().unwrap();
+    assert_eq!(
+        stored.iter().map(|f| (&f.chain, f.kept_at)).collect::<Vec<_>>(),
+        vec![(&kept(1).chain, 1), (&kept(2).chain, 2)]
+    );
+    assert!(stored[0].seq < stored[1].seq, "oldest first");
+    apply(s, vec![Write::DropForkEvidence(InstrumentId([1; 16])), Write::DropForkEvidence(InstrumentId([7; 16]))])
+        .unwrap();
+    assert_eq!(
+        s.fork_evidence().unwrap().iter().map(|f| f.chain.id()).collect::<Vec<_>>(),
+        vec![InstrumentId([2; 16])]
+    );
 }
 
 /// Writes one of everything, drops the store, reopens it, and checks that

@@ -257,6 +257,20 @@ pub struct ExaminationRecord {
     pub certificate: Vec<u8>,
 }
 
+/// A chain the wallet refused because it forks against a registered
+/// certificate the wallet holds: kept only to upload at the next
+/// reconciliation, where the registry (which stores the registered link)
+/// builds the equivocation proof the wallet cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkEvidence {
+    /// Order of recording; assigned by the store.
+    pub seq: u64,
+    /// The refused chain (verified before it was kept).
+    pub chain: Instrument,
+    /// When it was refused.
+    pub kept_at: Timestamp,
+}
+
 /// A protocol exchange in progress, stored before each message leaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRecord {
@@ -289,6 +303,11 @@ pub enum Write {
     AppendHistory(HistoryEntry),
     /// Append an examination record.
     AppendExamination(ExaminationRecord),
+    /// Keep a refused fork for upload (no-op if the same chain tip of the
+    /// same instrument is kept already).
+    KeepForkEvidence(ForkEvidence),
+    /// Forget the kept forks of an instrument (no-op if none).
+    DropForkEvidence(InstrumentId),
 }
 
 /// Changes applied all together or not at all.
@@ -340,6 +359,8 @@ pub trait WalletStore: Send {
     fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Examination records, oldest first, for one instrument or all.
     fn examinations(&self, instrument: Option<&InstrumentId>) -> Result<Vec<ExaminationRecord>, StoreError>;
+    /// Kept fork evidence, oldest first.
+    fn fork_evidence(&self) -> Result<Vec<ForkEvidence>, StoreError>;
     /// Applies every change in `batch`, or none.
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
 }

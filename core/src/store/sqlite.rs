@@ -3,8 +3,8 @@
 //! `PRAGMA user_version`.
 
 use super::{
-    Direction, ExaminationRecord, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord, InstrumentSummary,
-    KeyRecord, KeyRole, PendingRecord, StoreError, WalletStore, Write, WriteBatch,
+    Direction, ExaminationRecord, ForkEvidence, HistoryEntry, Holding, InstrumentFilter, InstrumentRecord,
+    InstrumentSummary, KeyRecord, KeyRole, PendingRecord, StoreError, WalletStore, Write, WriteBatch,
 };
 use crate::codec::Wire;
 use crate::crypto::PublicKey;
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_list_order_index.sql"),
     include_str!("../../migrations/0003_covering_list_index.sql"),
+    include_str!("../../migrations/0004_fork_evidence.sql"),
 ];
 
 /// A wallet store in one SQLite file.
@@ -175,6 +176,23 @@ impl SqliteStore {
                     ],
                 )
                 .map_err(backend)?;
+            }
+            Write::KeepForkEvidence(f) => {
+                tx.execute(
+                    "INSERT INTO fork_evidence (instrument_id, tip, encoded, kept_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(instrument_id, tip) DO NOTHING",
+                    params![
+                        f.chain.id().as_bytes().as_slice(),
+                        f.chain.tip_digest().0.to_vec(),
+                        f.chain.to_bytes(),
+                        to_i64(f.kept_at)
+                    ],
+                )
+                .map_err(backend)?;
+            }
+            Write::DropForkEvidence(id) => {
+                tx.execute("DELETE FROM fork_evidence WHERE instrument_id = ?1", params![id.as_bytes().as_slice()])
+                    .map_err(backend)?;
             }
         }
         Ok(())
@@ -423,6 +441,17 @@ impl WalletStore for SqliteStore {
                 })
             },
         )
+    }
+
+    fn fork_evidence(&self) -> Result<Vec<ForkEvidence>, StoreError> {
+        query_all(&self.conn, "SELECT seq, encoded, kept_at FROM fork_evidence ORDER BY seq", params![], |row| {
+            let encoded: Vec<u8> = row.get(1).map_err(backend)?;
+            Ok(ForkEvidence {
+                seq: u64_col(row, 0)?,
+                chain: Instrument::from_bytes(&encoded).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                kept_at: u64_col(row, 2)?,
+            })
+        })
     }
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
