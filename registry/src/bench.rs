@@ -14,10 +14,10 @@
 use crate::embedded::signers_from_seed;
 use crate::payment::TestPaymentProvider;
 use crate::service::INGEST_BATCH;
-use crate::store::{InstrumentRow, RegistryStore};
+use crate::store::{ChainOutcome, ChainUpdate, InstrumentRow, LinkRecord, RegistryStore};
 use crate::{PostgresRegistry, Registry, SqliteRegistry};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::bench::{BenchContext, BenchError, Figure, Quantity, Scale, ScratchDir, Target, Unit, ensure};
 use tessera_core::instrument::TicketAttributes;
@@ -62,15 +62,21 @@ pub fn measure(params: Params, postgres_url: Option<&str>) -> Result<Vec<Figure>
     let every = Quantity::per_second(n, verifier(&chains, false)?);
     let from = Quantity::per_second(n, verifier(&chains, true)?);
     let dir = ScratchDir::new("ingest")?;
-    let sqlite = SqliteRegistry::open(dir.path().join("ingest.db")).bench("opening SQLite")?;
-    let sqlite = Quantity::per_second(n, ingest(Arc::new(sqlite), &chains)?);
+    let sqlite_at = |name: &str| -> Result<Arc<dyn RegistryStore>, BenchError> {
+        Ok(Arc::new(SqliteRegistry::open(dir.path().join(name)).bench("opening SQLite")?))
+    };
+    let sqlite_store = Quantity::per_second(n, store_alone(sqlite_at("store.db")?, &chains)?);
+    let sqlite = Quantity::per_second(n, ingest(sqlite_at("ingest.db")?, &chains)?);
     let postgres = match postgres_url {
         Some(url) => {
-            let schema = format!("bench_{}", std::process::id());
-            let store = PostgresRegistry::open_in_schema(url, &schema).bench("opening PostgreSQL")?;
-            let took = ingest(Arc::new(store), &chains);
-            drop_schema(url, &schema);
-            Some(Quantity::per_second(n, took?))
+            let run = |schema: String, f: Run| {
+                let store = PostgresRegistry::open_in_schema(url, &schema).bench("opening PostgreSQL")?;
+                let took = f(Arc::new(store), &chains);
+                drop_schema(url, &schema);
+                took.map(|d| Quantity::per_second(n, d))
+            };
+            let pid = std::process::id();
+            Some((run(format!("bench_store_{pid}"), store_alone)?, run(format!("bench_{pid}"), ingest)?))
         }
         None => None,
     };
@@ -80,17 +86,24 @@ pub fn measure(params: Params, postgres_url: Option<&str>) -> Result<Vec<Figure>
         Figure::new("batch Ed25519 verification, genesis + link (2 signatures)", both).against(CEILING, ceiling),
         Figure::new("core Verifier::verify_batch, every signature", every).against(CEILING, ceiling),
         Figure::new("core Verifier::verify_batch_from, genesis stored", from).against(CEILING, ceiling),
+        Figure::new("store transactions alone, SQLite (no verification)", sqlite_store).against(CEILING, ceiling),
         Figure::new("reconciliation ingest, SQLite (WAL)", sqlite)
             .against(CEILING, ceiling)
             .target(Target::at_least(TARGET_SQLITE, Unit::PerSecond)),
     ];
     let pg_target = Target::at_least(TARGET_POSTGRES, Unit::PerSecond);
-    figures.push(match postgres {
-        Some(rate) => {
-            Figure::new("reconciliation ingest, PostgreSQL", rate).against(CEILING, ceiling).target(pg_target)
+    match postgres {
+        Some((store, rate)) => {
+            let alone = Figure::new("store transactions alone, PostgreSQL (no verification)", store);
+            figures.push(alone.against(CEILING, ceiling));
+            let ingest = Figure::new("reconciliation ingest, PostgreSQL", rate);
+            figures.push(ingest.against(CEILING, ceiling).target(pg_target));
         }
-        None => Figure::not_measured("reconciliation ingest, PostgreSQL", Some(pg_target), "no PostgreSQL URL"),
-    });
+        None => {
+            let why = "no PostgreSQL URL";
+            figures.push(Figure::not_measured("reconciliation ingest, PostgreSQL", Some(pg_target), why));
+        }
+    }
     Ok(figures)
 }
 
@@ -129,7 +142,7 @@ fn chains(n: usize) -> Result<Vec<Instrument>, BenchError> {
 
 /// Bare batch Ed25519 verification, on every core, of each chain's link
 /// and, with `genesis`, its genesis: the equation alone, no other check.
-fn batch_verify(chains: &[Instrument], genesis: bool) -> Result<std::time::Duration, BenchError> {
+fn batch_verify(chains: &[Instrument], genesis: bool) -> Result<Duration, BenchError> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let part = |part: &[Instrument]| -> Result<(), BenchError> {
         for batch in part.chunks(64) {
@@ -164,7 +177,7 @@ fn batch_verify(chains: &[Instrument], genesis: bool) -> Result<std::time::Durat
 /// The core verifier over the same chains: `verify_batch` (every
 /// signature), or `verify_batch_from` with each genesis known as stored,
 /// as ingest calls it.
-fn verifier(chains: &[Instrument], stored_genesis: bool) -> Result<std::time::Duration, BenchError> {
+fn verifier(chains: &[Instrument], stored_genesis: bool) -> Result<Duration, BenchError> {
     let (registry_signer, issuer_signer) = signers_from_seed(&[1; 32]);
     let authority = RegistryAuthority::new(registry_signer);
     let entry =
@@ -185,13 +198,43 @@ fn verifier(chains: &[Instrument], stored_genesis: bool) -> Result<std::time::Du
     Ok(took)
 }
 
-/// [`Registry::ingest`] of every chain into `store`, where their geneses
-/// were stored first, as issued.
-fn ingest(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<std::time::Duration, BenchError> {
+/// A timed run over a fresh store.
+type Run = fn(Arc<dyn RegistryStore>, &[Instrument]) -> Result<Duration, BenchError>;
+
+/// Stores every chain's genesis, as issued.
+fn issue_all(store: &dyn RegistryStore, chains: &[Instrument]) -> Result<(), BenchError> {
     for c in chains {
         let row = InstrumentRow::issued(&Instrument::issued(c.genesis.clone()), None, 1);
         store.insert_instrument(&row).bench("storing a genesis")?;
     }
+    Ok(())
+}
+
+/// The store half of ingest alone: `apply_chains` of the same links in
+/// the same batches on one thread, without reading prefixes or verifying:
+/// the store's own limit.
+fn store_alone(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<Duration, BenchError> {
+    issue_all(&*store, chains)?;
+    let updates: Vec<ChainUpdate> = chains
+        .iter()
+        .map(|c| {
+            let links = c.links.iter().map(|l| LinkRecord::of(l, c.genesis.body.holder)).collect();
+            ChainUpdate { instrument: c.id(), links }
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in updates.chunks(INGEST_BATCH) {
+        let outcomes = store.apply_chains(batch, 3).bench("apply_chains")?;
+        let all = outcomes.iter().all(|o| matches!(o, ChainOutcome::Applied { added: 1, .. }));
+        ensure(all, || "a link was not registered".into())?;
+    }
+    Ok(started.elapsed())
+}
+
+/// [`Registry::ingest`] of every chain into `store`, where their geneses
+/// were stored first, as issued.
+fn ingest(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<Duration, BenchError> {
+    issue_all(&*store, chains)?;
     let (registry_signer, issuer_signer) = signers_from_seed(&[1; 32]);
     let registry = Registry::new(
         store,
