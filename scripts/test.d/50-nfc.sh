@@ -140,6 +140,18 @@ check "two taps: an acceptance on screen completes the gift at the second tap" "
 check "two taps, accepted: the ticket is in the receiving wallet" "$(show receiver2)" 'j["holding"] == "held" and j["sequence"] == 1'
 check "two taps, accepted: the ticket is gone from the giver" "$(show giver2)" 'j["holding"] == "gone"'
 
+# The offline policy (DESIGN §2), set by the operator: the gift above made
+# receiver2's ticket one hop from its genesis, unreconciled.
+check "offline policy: defaults" "$("$bin/tessera-gate" --dir "$work/g" offline-policy)" 'j == {"max_hops": 8, "max_note_value": 10000}'
+"$bin/tessera-gate" --dir "$work/g" offline-policy --max-hops 0 >/dev/null
+r=$(tap g receiver2 --choose "$(id_of receiver2)"); check "offline policy: a chain over the hop limit is refused" "$r" 'j["reason"] == "over-offline-limit"'
+check "offline policy: the refusal changed nothing in the wallet" "$(show receiver2)" 'j["exam_counter"] == 0 and j["uses_left"] == 1'
+if "$bin/tessera-gate" --dir "$work/g" offline-policy --max-hops 65 >/dev/null 2>&1; then r='{"refused": false}'; else r='{"refused": true}'; fi
+check "offline policy: more hops than a chain can have is refused" "$r" 'j["refused"]'
+check "offline policy: a refused setting changes nothing" "$("$bin/tessera-gate" --dir "$work/g" offline-policy)" 'j == {"max_hops": 0, "max_note_value": 10000}'
+"$bin/tessera-gate" --dir "$work/g" offline-policy --max-hops 1 >/dev/null
+r=$(tap g receiver2); check "offline policy: within the limit the ticket is admitted" "$r" 'j["admitted"]'
+
 # Gate ↔ registry over HTTP, against a real `tessera-registry serve`: sync
 # (trust list, event, deny list incrementally), admit offline with the
 # registry down, then bags: settled, the same bag again answered with its

@@ -56,6 +56,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "refuse")]
         reentry: ReentryArg,
     },
+    /// Shows the offline policy (what the gate admits without the registry,
+    /// DESIGN §2) as JSON, after setting what is given. A chain with more
+    /// unreconciled hops, or a note worth more, is refused with
+    /// `over-offline-limit`.
+    OfflinePolicy {
+        /// Most endorsements after the genesis or the registered certificate
+        /// (0 admits only what the registry certified; at most 64, the
+        /// longest chain the verifier reads).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=tessera_core::verify::MAX_LINKS as u64))]
+        max_hops: Option<u64>,
+        /// Largest note admitted, in minor units of its currency (10000 is 100.00).
+        #[arg(long)]
+        max_note_value: Option<u64>,
+    },
     /// Pins the registry's public key (64 hex digits).
     PinRegistry {
         /// The key.
@@ -245,6 +259,25 @@ fn main() -> anyhow::Result<()> {
             };
             let key = Gate::init(&cli.dir, &policy)?;
             writeln!(out, "{key}")?;
+        }
+        Command::OfflinePolicy { max_hops, max_note_value } => {
+            let mut gate = Gate::open(&cli.dir)?;
+            let mut policy = gate.offline_policy();
+            if let Some(hops) = max_hops {
+                // Bounded by the parser to MAX_LINKS, so it fits.
+                policy.max_unreconciled_hops = usize::try_from(hops).context("--max-hops")?;
+            }
+            if let Some(value) = max_note_value {
+                policy.max_note_value = value;
+            }
+            if max_hops.is_some() || max_note_value.is_some() {
+                gate.set_offline_policy(policy)?;
+            }
+            let v = serde_json::json!({
+                "max_hops": policy.max_unreconciled_hops,
+                "max_note_value": policy.max_note_value,
+            });
+            writeln!(out, "{v}")?;
         }
         Command::PinRegistry { key } => Gate::open(&cli.dir)?.pin_registry(key)?,
         Command::InstallTrustList { file } => {
