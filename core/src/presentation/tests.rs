@@ -784,15 +784,22 @@ fn phone_to_phone_gift_in_one_tap() {
     assert_eq!(venue.tap(&mut receiver, Venue::policy(Instruction::Enter)).unwrap().outcome, Outcome::Admitted);
 }
 
-#[test]
-fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
-    let venue = Venue::new();
+/// A gift offered by tap to a phone whose receive screen is closed: the
+/// first tap ends with the offer waiting for the receiver's user.
+fn first_tap_leaves_the_offer_with_the_user(venue: &Venue) -> (Wallet<SqliteStore>, Card, InstrumentId, ExchangeId) {
     let mut sender = venue.wallet();
     let id = venue.ticket(&mut sender, "north");
     let mut receiver = card_of(venue.wallet());
     let (offer_id, step) = sender.offer_transfer(&[id], crate::transfer::OfferTerms::Gift, T0 + 600).unwrap();
     let mut first = NfcTransferReader::start(step.send.unwrap());
     assert_eq!(drive_transfer(&mut first, &mut sender, &mut receiver), NfcTransferStep::AwaitingPeer);
+    (sender, receiver, id, offer_id)
+}
+
+#[test]
+fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
+    let venue = Venue::new();
+    let (mut sender, mut receiver, id, offer_id) = first_tap_leaves_the_offer_with_the_user(&venue);
     assert_eq!(sender.instrument(&id).unwrap().holding, Holding::PendingOut);
     // The user says yes on screen; the answer waits for the next tap.
     let accepted = receiver.wallet_mut().accept_offer(offer_id).unwrap();
@@ -810,12 +817,7 @@ fn phone_to_phone_waits_for_the_user_then_completes_at_the_next_tap() {
 #[test]
 fn phone_to_phone_decline_on_screen_ends_the_exchange_at_the_next_tap() {
     let venue = Venue::new();
-    let mut sender = venue.wallet();
-    let id = venue.ticket(&mut sender, "north");
-    let mut receiver = card_of(venue.wallet());
-    let (offer_id, step) = sender.offer_transfer(&[id], crate::transfer::OfferTerms::Gift, T0 + 600).unwrap();
-    let mut first = NfcTransferReader::start(step.send.unwrap());
-    assert_eq!(drive_transfer(&mut first, &mut sender, &mut receiver), NfcTransferStep::AwaitingPeer);
+    let (mut sender, mut receiver, id, offer_id) = first_tap_leaves_the_offer_with_the_user(&venue);
     // The user says no on screen; the decline waits for the next tap.
     let declined = receiver.wallet_mut().decline_offer(offer_id, "not mine").unwrap();
     receiver.queue_transfer_reply(declined.send.unwrap());
