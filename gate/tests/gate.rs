@@ -2,73 +2,17 @@
 //! The gate app with a wallet in the same process as its card: the same
 //! `Gate::tap` the reader loop runs, over the in-process transceiver.
 
-use rand::rngs::OsRng;
-use std::sync::Arc;
-use tessera_core::authority::{Issuer, RegistryAuthority};
-use tessera_core::presentation::{GatePolicy, Instruction, Outcome, ReentryPolicy, Refusal, WalletCard};
-use tessera_core::sealing::{StaticKeyProvider, StorageKey};
-use tessera_core::store::SqliteStore;
-use tessera_core::{
-    Attributes, Clock, DenyList, LocalSigner, Role, SystemClock, TicketAttributes, TrustEntry, Wallet, Wire,
-};
+use tessera_core::presentation::{Instruction, Outcome, Refusal};
+use tessera_core::{Clock, DenyList, SystemClock, Wire};
 use tessera_gate::{Decision, Gate, GateAppError, screen};
 
-fn policy() -> GatePolicy {
-    GatePolicy {
-        event_id: "final-2026".into(),
-        zones: vec!["north".into()],
-        instruction: Instruction::Enter,
-        reentry: ReentryPolicy::Refuse,
-    }
-}
-
-struct Venue {
-    registry: RegistryAuthority<LocalSigner>,
-    issuer: Issuer<LocalSigner>,
-    trust: Vec<u8>,
-}
-
-fn venue(gate_key: tessera_core::PublicKey) -> Venue {
-    let registry = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
-    let issuer = Issuer::new(LocalSigner::generate(&mut OsRng));
-    let far = SystemClock.now() + 86_400;
-    let entries = vec![
-        TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "issuer".into(), not_after: far },
-        TrustEntry { key: gate_key, role: Role::Gate, name: "gate".into(), not_after: far },
-    ];
-    let trust = registry.trust_list(1, entries, SystemClock.now()).unwrap().to_bytes();
-    Venue { registry, issuer, trust }
-}
-
-fn wallet_with_ticket(v: &Venue, zone: &str) -> WalletCard<SqliteStore> {
-    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
-    let mut w = Wallet::create(SqliteStore::in_memory().unwrap(), &keys, Arc::new(SystemClock)).unwrap();
-    w.pin_registry(v.registry.public_key()).unwrap();
-    w.install_trust_list(&v.trust).unwrap();
-    let holder = w.new_holder_key().unwrap();
-    let now = SystemClock.now();
-    let attributes = Attributes::Ticket(TicketAttributes {
-        event_id: "final-2026".into(),
-        title: "Cup Final".into(),
-        zone: zone.into(),
-        seat: Some("A1".into()),
-        guidance: Some("lift at door 2".into()),
-        valid_from: now - 60,
-        valid_until: now + 3600,
-        transferable: true,
-        uses: 1,
-        face_price: None,
-    });
-    w.import_instrument(v.issuer.issue(attributes, holder, now - 60, &mut OsRng).unwrap()).unwrap();
-    WalletCard::new(w)
-}
+mod common;
+use common::{Venue, policy};
 
 fn ready_gate(dir: &std::path::Path) -> (Gate, Venue) {
     let key = Gate::init(dir, &policy()).unwrap();
-    let v = venue(key);
-    let mut gate = Gate::open(dir).unwrap();
-    gate.pin_registry(v.registry.public_key()).unwrap();
-    gate.install_trust_list(&v.trust).unwrap();
+    let v = Venue::new(&[key]);
+    let gate = v.open_gate(dir);
     (gate, v)
 }
 
@@ -76,7 +20,7 @@ fn ready_gate(dir: &std::path::Path) -> (Gate, Venue) {
 fn admits_then_refuses_and_remembers_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let (mut gate, v) = ready_gate(dir.path());
-    let mut card = wallet_with_ticket(&v, "north");
+    let mut card = v.card_with_ticket("north");
     let first = gate.tap(&mut card, SystemClock.now()).unwrap();
     assert!(first.admitted() && first.confirmed, "{first:?}");
     let shown = screen::render(&first);
@@ -102,13 +46,13 @@ fn admits_then_refuses_and_remembers_across_restarts() {
 fn wrong_zone_and_deny_list() {
     let dir = tempfile::tempdir().unwrap();
     let (mut gate, v) = ready_gate(dir.path());
-    let mut south = wallet_with_ticket(&v, "south");
+    let mut south = v.card_with_ticket("south");
     let id = south.wallet().tickets().unwrap()[0].id;
     south.choose(Some(id));
     let r = gate.tap(&mut south, SystemClock.now()).unwrap();
     assert!(matches!(&r.decision, Decision::Decided(e) if e.outcome == Outcome::Refused(Refusal::WrongZone)));
 
-    let mut north = wallet_with_ticket(&v, "north");
+    let mut north = v.card_with_ticket("north");
     let id = north.wallet().tickets().unwrap()[0].id;
     let mut deny = DenyList::empty();
     deny.deny(id);
@@ -125,11 +69,11 @@ fn lists_from_another_registry_are_refused_and_no_list_means_no_tap() {
     let dir = tempfile::tempdir().unwrap();
     Gate::init(dir.path(), &policy()).unwrap();
     let mut gate = Gate::open(dir.path()).unwrap();
-    let v = venue(gate.public_key());
-    let mut card = wallet_with_ticket(&v, "north");
+    let v = Venue::new(&[gate.public_key()]);
+    let mut card = v.card_with_ticket("north");
     assert!(matches!(gate.tap(&mut card, SystemClock.now()), Err(GateAppError::NoTrustList)));
     gate.pin_registry(v.registry.public_key()).unwrap();
-    let other = venue(gate.public_key());
+    let other = Venue::new(&[gate.public_key()]);
     assert!(gate.install_trust_list(&other.trust).is_err());
     assert!(gate.install_trust_list(b"\x82\x01").is_err());
     assert!(gate.trust_list().is_none());
@@ -142,7 +86,7 @@ fn bags_carry_every_record_once_with_single_use_numbers() {
     let (mut gate, v) = ready_gate(dir.path());
     assert!(gate.pack_bag(10, SystemClock.now()).unwrap().is_none());
     for zone in ["north", "south", "north"] {
-        let mut card = wallet_with_ticket(&v, zone);
+        let mut card = v.card_with_ticket(zone);
         if zone == "south" {
             let id = card.wallet().tickets().unwrap()[0].id;
             card.choose(Some(id));
@@ -169,7 +113,7 @@ fn dispense_prints_a_paper_ticket_and_voids_the_e_ticket() {
     let mut kiosk_policy = policy();
     kiosk_policy.instruction = Instruction::Dispense;
     gate.set_policy(kiosk_policy).unwrap();
-    let mut card = wallet_with_ticket(&v, "north");
+    let mut card = v.card_with_ticket("north");
     let id = card.wallet().tickets().unwrap()[0].id;
     let report = gate.tap(&mut card, SystemClock.now()).unwrap();
     let Decision::Decided(e) = &report.decision else { panic!("{report:?}") };

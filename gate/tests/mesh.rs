@@ -3,95 +3,25 @@
 //! rules, with the envelopes passed by hand (the libp2p transport is tested
 //! in `mesh_p2p`).
 
-use rand::rngs::OsRng;
 use std::path::Path;
-use std::sync::Arc;
-use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::presentation::mesh::{ConflictKind, MeshEnvelope};
-use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy, WalletCard};
-use tessera_core::sealing::{StaticKeyProvider, StorageKey};
-use tessera_core::store::SqliteStore;
-use tessera_core::{
-    Attributes, Clock, InstrumentId, LocalSigner, PublicKey, Role, SystemClock, TicketAttributes, TrustEntry, Wallet,
-    Wire,
-};
+use tessera_core::{Clock, SystemClock, Wire};
 use tessera_gate::Gate;
 
-fn policy() -> GatePolicy {
-    GatePolicy {
-        event_id: "final-2026".into(),
-        zones: vec!["north".into()],
-        instruction: Instruction::Enter,
-        reentry: ReentryPolicy::Refuse,
-    }
-}
-
-struct Venue {
-    registry: RegistryAuthority<LocalSigner>,
-    issuer: Issuer<LocalSigner>,
-    trust: Vec<u8>,
-}
-
-fn venue(gates: &[PublicKey]) -> Venue {
-    let registry = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
-    let issuer = Issuer::new(LocalSigner::generate(&mut OsRng));
-    let far = SystemClock.now() + 86_400;
-    let mut entries =
-        vec![TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "issuer".into(), not_after: far }];
-    for g in gates {
-        entries.push(TrustEntry { key: *g, role: Role::Gate, name: "gate".into(), not_after: far });
-    }
-    let trust = registry.trust_list(1, entries, SystemClock.now()).unwrap().to_bytes();
-    Venue { registry, issuer, trust }
-}
+mod common;
+use common::{Venue, card, policy};
 
 fn gates(root: &Path, n: usize) -> (Vec<Gate>, Venue) {
-    let keys: Vec<PublicKey> = (0..n).map(|i| Gate::init(&root.join(format!("g{i}")), &policy()).unwrap()).collect();
-    let v = venue(&keys);
-    let gates = (0..n)
-        .map(|i| {
-            let mut g = Gate::open(&root.join(format!("g{i}"))).unwrap();
-            g.pin_registry(v.registry.public_key()).unwrap();
-            g.install_trust_list(&v.trust).unwrap();
-            g
-        })
-        .collect();
-    (gates, v)
-}
-
-/// A wallet in a file, holding one ticket; returns the file and the id.
-fn wallet_file(v: &Venue, path: &Path) -> InstrumentId {
-    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
-    let mut w = Wallet::create_at(path, &keys, Arc::new(SystemClock)).unwrap();
-    w.pin_registry(v.registry.public_key()).unwrap();
-    w.install_trust_list(&v.trust).unwrap();
-    let holder = w.new_holder_key().unwrap();
-    let now = SystemClock.now();
-    let attributes = Attributes::Ticket(TicketAttributes {
-        event_id: "final-2026".into(),
-        title: "Cup Final".into(),
-        zone: "north".into(),
-        seat: None,
-        guidance: None,
-        valid_from: now - 60,
-        valid_until: now + 3600,
-        transferable: true,
-        uses: 1,
-        face_price: None,
-    });
-    w.import_instrument(v.issuer.issue(attributes, holder, now - 60, &mut OsRng).unwrap()).unwrap().id
-}
-
-fn card(path: &Path) -> WalletCard<SqliteStore> {
-    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
-    WalletCard::new(Wallet::open_at(path, &keys, Arc::new(SystemClock)).unwrap())
+    let names: Vec<String> = (0..n).map(|i| format!("g{i}")).collect();
+    let (venue, gates) = Venue::with_gates(root, &names.iter().map(String::as_str).collect::<Vec<_>>());
+    (gates, venue)
 }
 
 #[test]
 fn used_at_a_is_refused_at_b_with_no_registry() {
     let dir = tempfile::tempdir().unwrap();
     let (mut g, v) = gates(dir.path(), 2);
-    let id = wallet_file(&v, &dir.path().join("w.db"));
+    let id = v.wallet_file(&dir.path().join("w.db"));
     let mut phone = card(&dir.path().join("w.db"));
     let at_a = g[0].tap(&mut phone, SystemClock.now()).unwrap();
     assert!(at_a.admitted());
@@ -113,7 +43,7 @@ fn used_at_a_is_refused_at_b_with_no_registry() {
 fn partition_then_heal_reports_the_double_entry() {
     let dir = tempfile::tempdir().unwrap();
     let (mut g, v) = gates(dir.path(), 2);
-    let id = wallet_file(&v, &dir.path().join("w.db"));
+    let id = v.wallet_file(&dir.path().join("w.db"));
     // The holder copies the wallet to a second phone while the gates are apart.
     std::fs::copy(dir.path().join("w.db"), dir.path().join("clone.db")).unwrap();
     let mut phone = card(&dir.path().join("w.db"));
@@ -155,10 +85,8 @@ fn events_from_uncertified_gates_and_junk_change_nothing() {
     let (mut g, v) = gates(dir.path(), 2);
     // A third gate the registry never certified, with its own copy of the lists.
     Gate::init(&dir.path().join("rogue"), &policy()).unwrap();
-    let mut rogue = Gate::open(&dir.path().join("rogue")).unwrap();
-    rogue.pin_registry(v.registry.public_key()).unwrap();
-    rogue.install_trust_list(&v.trust).unwrap();
-    let id = wallet_file(&v, &dir.path().join("w.db"));
+    let mut rogue = v.open_gate(&dir.path().join("rogue"));
+    let id = v.wallet_file(&dir.path().join("w.db"));
     let mut phone = card(&dir.path().join("w.db"));
     // The rogue cannot even examine (the wallet refuses it), so forge its claim directly.
     assert!(!rogue.tap(&mut phone, SystemClock.now()).unwrap().admitted());

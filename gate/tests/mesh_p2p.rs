@@ -3,81 +3,20 @@
 //! registry: used at A is refused at B; a partition heals into one used set
 //! with the double entry reported on both sides.
 
-use rand::rngs::OsRng;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::presentation::mesh::ConflictKind;
-use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy, WalletCard};
-use tessera_core::sealing::{StaticKeyProvider, StorageKey};
-use tessera_core::store::SqliteStore;
-use tessera_core::{
-    Attributes, Clock, InstrumentId, LocalSigner, PublicKey, Role, SystemClock, TicketAttributes, TrustEntry, Wallet,
-    Wire,
-};
+use tessera_core::{Clock, SystemClock};
 use tessera_gate::Gate;
 use tessera_gate::mesh::{MeshConfig, MeshEvent, MeshHandle};
 
-fn policy() -> GatePolicy {
-    GatePolicy {
-        event_id: "final-2026".into(),
-        zones: vec!["north".into()],
-        instruction: Instruction::Enter,
-        reentry: ReentryPolicy::Refuse,
-    }
-}
-
-struct Venue {
-    registry: RegistryAuthority<LocalSigner>,
-    issuer: Issuer<LocalSigner>,
-    trust: Vec<u8>,
-}
+mod common;
+use common::{Venue, card};
 
 fn setup(root: &Path) -> (Gate, Gate, Venue) {
-    let keys: Vec<PublicKey> = ["a", "b"].iter().map(|n| Gate::init(&root.join(n), &policy()).unwrap()).collect();
-    let registry = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
-    let issuer = Issuer::new(LocalSigner::generate(&mut OsRng));
-    let far = SystemClock.now() + 86_400;
-    let mut entries =
-        vec![TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "i".into(), not_after: far }];
-    entries.extend(keys.iter().map(|k| TrustEntry { key: *k, role: Role::Gate, name: "g".into(), not_after: far }));
-    let trust = registry.trust_list(1, entries, SystemClock.now()).unwrap().to_bytes();
-    let open = |n: &str| {
-        let mut g = Gate::open(&root.join(n)).unwrap();
-        g.pin_registry(registry.public_key()).unwrap();
-        g.install_trust_list(&trust).unwrap();
-        g
-    };
-    let (a, b) = (open("a"), open("b"));
-    (a, b, Venue { registry, issuer, trust })
-}
-
-fn wallet_file(v: &Venue, path: &Path) -> InstrumentId {
-    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
-    let mut w = Wallet::create_at(path, &keys, Arc::new(SystemClock)).unwrap();
-    w.pin_registry(v.registry.public_key()).unwrap();
-    w.install_trust_list(&v.trust).unwrap();
-    let holder = w.new_holder_key().unwrap();
-    let now = SystemClock.now();
-    let attributes = Attributes::Ticket(TicketAttributes {
-        event_id: "final-2026".into(),
-        title: "Cup Final".into(),
-        zone: "north".into(),
-        seat: None,
-        guidance: None,
-        valid_from: now - 60,
-        valid_until: now + 3600,
-        transferable: true,
-        uses: 1,
-        face_price: None,
-    });
-    w.import_instrument(v.issuer.issue(attributes, holder, now - 60, &mut OsRng).unwrap()).unwrap().id
-}
-
-fn card(path: &Path) -> WalletCard<SqliteStore> {
-    let keys = StaticKeyProvider::new(StorageKey::from_bytes([3; 32]));
-    WalletCard::new(Wallet::open_at(path, &keys, Arc::new(SystemClock)).unwrap())
+    let (venue, gates) = Venue::with_gates(root, &["a", "b"]);
+    let [a, b]: [Gate; 2] = gates.try_into().map_err(|_| "two gates").unwrap();
+    (a, b, venue)
 }
 
 fn config(peers: Vec<libp2p::Multiaddr>) -> MeshConfig {
@@ -123,7 +62,7 @@ async fn used_at_a_is_refused_at_b_over_gossipsub() {
     wait(&mut mesh_a, "B joins", joined).await;
     wait(&mut mesh_b, "A joins", joined).await;
 
-    let id = wallet_file(&v, &dir.path().join("w.db"));
+    let id = v.wallet_file(&dir.path().join("w.db"));
     let mut phone = card(&dir.path().join("w.db"));
     let at_a = a.tap(&mut phone, SystemClock.now()).unwrap();
     assert!(at_a.admitted());
@@ -149,7 +88,7 @@ async fn a_partition_heals_and_the_double_entry_is_reported() {
     // Partition.
     mesh_b.disconnect_all();
     wait(&mut mesh_b, "A leaves", |e| matches!(e, MeshEvent::PeerLeft(_))).await;
-    let id = wallet_file(&v, &dir.path().join("w.db"));
+    let id = v.wallet_file(&dir.path().join("w.db"));
     std::fs::copy(dir.path().join("w.db"), dir.path().join("clone.db")).unwrap();
     let at_a = a.tap(&mut card(&dir.path().join("w.db")), SystemClock.now()).unwrap();
     let at_b = b.tap(&mut card(&dir.path().join("clone.db")), SystemClock.now()).unwrap();

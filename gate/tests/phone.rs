@@ -2,47 +2,21 @@
 //! The sending phone's driver (`phone::send_tap`) over a receiving
 //! `WalletCard` in the same process, and over a link that breaks mid-tap.
 
-use rand::rngs::OsRng;
-use std::sync::Arc;
-use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::presentation::{NfcTransferStep, WalletCard};
-use tessera_core::sealing::{StaticKeyProvider, StorageKey};
 use tessera_core::store::{Holding, SqliteStore};
 use tessera_core::transfer::OfferTerms;
-use tessera_core::{Attributes, Clock, LocalSigner, Role, SystemClock, TicketAttributes, TrustEntry, Wallet, Wire};
+use tessera_core::{Clock, SystemClock, Wallet};
 use tessera_gate::Transceiver;
 use tessera_gate::phone::{TapError, send_tap};
 
+mod common;
+use common::Venue;
+
 fn wallets() -> (Wallet<SqliteStore>, Wallet<SqliteStore>, tessera_core::InstrumentId) {
-    let registry = RegistryAuthority::new(LocalSigner::generate(&mut OsRng));
-    let issuer = Issuer::new(LocalSigner::generate(&mut OsRng));
-    let now = SystemClock.now();
-    let entries =
-        vec![TrustEntry { key: issuer.public_key(), role: Role::Issuer, name: "i".into(), not_after: now + 3600 }];
-    let trust = registry.trust_list(1, entries, now).unwrap().to_bytes();
-    let wallet = || {
-        let keys = StaticKeyProvider::new(StorageKey::from_bytes([8; 32]));
-        let mut w = Wallet::create(SqliteStore::in_memory().unwrap(), &keys, Arc::new(SystemClock)).unwrap();
-        w.pin_registry(registry.public_key()).unwrap();
-        w.install_trust_list(&trust).unwrap();
-        w
-    };
-    let mut sender = wallet();
-    let holder = sender.new_holder_key().unwrap();
-    let attributes = Attributes::Ticket(TicketAttributes {
-        event_id: "final-2026".into(),
-        title: "Cup Final".into(),
-        zone: "north".into(),
-        seat: None,
-        guidance: None,
-        valid_from: now - 60,
-        valid_until: now + 3600,
-        transferable: true,
-        uses: 1,
-        face_price: None,
-    });
-    let id = sender.import_instrument(issuer.issue(attributes, holder, now - 60, &mut OsRng).unwrap()).unwrap().id;
-    (sender, wallet(), id)
+    let venue = Venue::new(&[]);
+    let mut sender = venue.wallet(SqliteStore::in_memory().unwrap());
+    let id = venue.give_ticket(&mut sender, "north", None);
+    (sender, venue.wallet(SqliteStore::in_memory().unwrap()), id)
 }
 
 /// Passes `budget` commands, then breaks (the phones moved apart).
