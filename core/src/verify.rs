@@ -350,6 +350,27 @@ impl<'a> Verifier<'a> {
         now: Timestamp,
         signatures: &mut impl SignatureCheck,
     ) -> Result<VerifiedInstrument, Rejection> {
+        let verified = self.chain(instrument, known, now, signatures)?;
+        self.usable(instrument, verified, now)
+    }
+
+    /// Checks the signatures and the structure of a chain (and of its
+    /// registered certificate) but not whether it is usable now: a
+    /// refunded, revoked, denied, expired or used-up instrument passes, with
+    /// its state. What a wallet needs to learn from the registry's
+    /// certificate that an instrument it gave back was refunded; never
+    /// enough to admit or accept one.
+    pub fn verify_chain(&self, instrument: &Instrument, now: Timestamp) -> Result<VerifiedInstrument, Rejection> {
+        self.chain(instrument, &VerifiedPrefix::NONE, now, &mut CheckNow)
+    }
+
+    fn chain(
+        &self,
+        instrument: &Instrument,
+        known: &VerifiedPrefix,
+        now: Timestamp,
+        signatures: &mut impl SignatureCheck,
+    ) -> Result<VerifiedInstrument, Rejection> {
         let genesis = &instrument.genesis.body;
         let id = genesis.instrument_id;
         if instrument.links.len() > MAX_LINKS {
@@ -411,6 +432,19 @@ impl<'a> Verifier<'a> {
             tip = digest;
         }
 
+        Ok(VerifiedInstrument { id, kind: genesis.attributes.kind(), holder, sequence, tip, state })
+    }
+
+    /// Whether a chain that verified is usable now: its status, the deny
+    /// list, its validity window and its uses left.
+    fn usable(
+        &self,
+        instrument: &Instrument,
+        verified: VerifiedInstrument,
+        now: Timestamp,
+    ) -> Result<VerifiedInstrument, Rejection> {
+        let genesis = &instrument.genesis.body;
+        let (id, state) = (verified.id, verified.state);
         match state.status {
             Status::Active => {}
             Status::Revoked => return Err(Rejection::Revoked),
@@ -431,7 +465,7 @@ impl<'a> Verifier<'a> {
         if state.uses_left == 0 {
             return Err(Rejection::UsedUp);
         }
-        Ok(VerifiedInstrument { id, kind: genesis.attributes.kind(), holder, sequence, tip, state })
+        Ok(verified)
     }
 
     /// Checks everything, and that `holder` is the tip key.

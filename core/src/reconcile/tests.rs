@@ -171,3 +171,27 @@ fn a_fork_against_a_certificate_is_refused_kept_uploaded_once_and_forgotten_when
     assert!(bob.reconcile_upload().unwrap().items.is_empty());
     assert_eq!(bob.instrument(&id).unwrap().instrument, held.instrument);
 }
+
+/// Found by `registry/tests/crash.rs`: after a refund the registry's
+/// certificate for the ticket the wallet gave back says `refunded`, which
+/// the verifier refuses — and that used to fail the whole sync, every time.
+#[test]
+fn a_certificate_for_an_instrument_given_back_and_refunded_marks_it_gone() {
+    let world = World::new();
+    let mut alice = world.wallet();
+    let ak = alice.new_holder_key().unwrap();
+    let id = alice.import_instrument(world.ticket(ak)).unwrap().id;
+    // Alice gives the ticket back to the issuer (a refund) and waits.
+    let back = alice.endorse(&id, world.issuer.public_key(), ExchangeId::NONE, ExchangeId::NONE).unwrap();
+    let empty = DenyList::empty();
+    let verified = Verifier::new(&world.trust, &empty).verify(&back, NOW).unwrap();
+    let refunded = crate::InstrumentState { uses_left: 1, status: crate::Status::Refunded };
+    let certified = world.registry.register(&back, &verified, refunded, NOW).unwrap();
+    assert!(Verifier::new(&world.trust, &empty).verify(&certified, NOW).is_err(), "a refunded ticket is void");
+
+    let report = alice.apply_reconcile(vec![ItemOutcome::Registered(certified.clone())]).unwrap();
+    assert_eq!(report.gone, vec![id]);
+    assert_eq!(alice.instrument(&id).unwrap().holding, Holding::Gone);
+    // Again: nothing changes, nothing fails.
+    assert_eq!(alice.apply_reconcile(vec![ItemOutcome::Registered(certified)]).unwrap(), Default::default());
+}
