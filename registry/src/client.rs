@@ -264,6 +264,22 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            // What the registry issued to this wallet's keys (notes of a
+            // withdrawal or refund, a ticket bought): usually imported from
+            // the answer already; this is how one whose answer was lost
+            // arrives. One spent since, expired or not ours is passed over.
+            if n.kind == "issued"
+                && let Some(bytes) = wire::unb64(&n.payload)
+            {
+                match self.wallet.import(&bytes) {
+                    Ok(_)
+                    | Err(WalletError::AlreadyHeld(_))
+                    | Err(WalletError::Stale(_))
+                    | Err(WalletError::Rejected(_))
+                    | Err(WalletError::NotOurs(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         report.modifications = answer
             .notices

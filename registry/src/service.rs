@@ -667,6 +667,7 @@ impl Registry {
             payout: 0,
             paid_in: 0,
             reference: format!("replace:{}", row.id),
+            notices: vec![],
         };
         match self.store.replace_instrument(&exchange, &row.id, &notices, now) {
             Ok(()) => {
@@ -1025,6 +1026,7 @@ impl Registry {
                 payout: 0,
                 paid_in: 0,
                 reference: format!("sale-refund:{offer_id}"),
+                notices: Self::issued_notices(&instruments, now),
             },
             now,
         );
@@ -1121,6 +1123,50 @@ impl Registry {
         instruments.iter().map(|i| wire::b64(&i.to_bytes())).collect()
     }
 
+    /// An `issued` notice per instrument, for the key it is issued to:
+    /// stored in the transaction that issues them, so that an answer the
+    /// wallet never received (the registry crashed after its commit, the
+    /// link broke) reaches it at its next sync, and a retried request finds
+    /// it ([`Registry::earlier_answer`]).
+    fn issued_notices(instruments: &[Instrument], now: u64) -> Vec<Notice> {
+        instruments
+            .iter()
+            .map(|i| Notice {
+                id: 0,
+                recipient: i.genesis.body.holder,
+                kind: "issued".into(),
+                instrument: Some(i.id()),
+                payload: i.to_bytes(),
+                created_at: now,
+            })
+            .collect()
+    }
+
+    /// The instruments an earlier request already issued to `holders`,
+    /// when every one of these fresh keys received one: the request is a
+    /// retry of one whose answer was lost, and gets that answer again
+    /// instead of being charged twice or refused. The keys are the caller's
+    /// own fresh keys; what they were issued is no secret (it is what
+    /// `/sync` returns for them).
+    fn earlier_answer(&self, holders: &[PublicKey]) -> Result<Option<Vec<Instrument>>, ApiError> {
+        if holders.is_empty() {
+            return Ok(None);
+        }
+        let notices = self.store.notices(holders, 0)?;
+        let mut found = Vec::with_capacity(holders.len());
+        for holder in holders {
+            let Some(n) = notices.iter().find(|n| n.kind == "issued" && n.recipient == *holder) else {
+                return Ok(None);
+            };
+            found.push(Instrument::from_bytes(&n.payload).map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?);
+        }
+        Ok(Some(found))
+    }
+
+    fn holder_keys(holders: &[String]) -> Result<Vec<PublicKey>, ApiError> {
+        holders.iter().map(|h| key_hex(h, "holder")).collect()
+    }
+
     /// `POST /money/topup`.
     pub fn top_up(&self, caller: &PublicKey, req: wire::TopUpRequest) -> Result<wire::BalanceResponse, ApiError> {
         let amount = check_amount(&req.amount)?;
@@ -1146,6 +1192,10 @@ impl Registry {
     ) -> Result<wire::InstrumentsResponse, ApiError> {
         let amount = check_amount(&req.amount)?;
         check_count(req.holders.len(), "holders")?;
+        if let Some(earlier) = self.earlier_answer(&Self::holder_keys(&req.holders)?)? {
+            let balance = self.store.balance(caller, &amount.currency)?;
+            return Ok(wire::InstrumentsResponse { instruments: Self::encoded(&earlier), balance: Some(balance) });
+        }
         let values = denominations_for(amount.minor);
         let (instruments, rows) = self.notes_for(caller, &amount.currency, &values, &req.holders)?;
         let balance = self.store.exchange_notes(
@@ -1158,6 +1208,7 @@ impl Registry {
                 payout: 0,
                 paid_in: 0,
                 reference: format!("withdraw:{reference}"),
+                notices: Self::issued_notices(&instruments, self.now()),
             },
             self.now(),
         )?;
@@ -1206,6 +1257,7 @@ impl Registry {
                 payout,
                 paid_in: 0,
                 reference: format!("redeem:{reference}"),
+                notices: vec![],
             },
             self.now(),
         )?;
@@ -1232,6 +1284,12 @@ impl Registry {
         if let Some(bad) = req.denominations.iter().find(|d| !tessera_core::instrument::is_denomination(**d)) {
             return Err(ApiError::bad_request("bad_denomination", format!("{bad} is not a denomination")));
         }
+        check_count(req.holders.len(), "holders")?;
+        if let Some(earlier) = self.earlier_answer(&Self::holder_keys(&req.holders)?)? {
+            let currency = earlier.first().and_then(|i| i.attributes().amount()).map(|a| a.currency.clone());
+            let balance = currency.map(|c| self.store.balance(caller, &c)).transpose()?;
+            return Ok(wire::InstrumentsResponse { instruments: Self::encoded(&earlier), balance });
+        }
         let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
         let (currency, spend, total) = self.spend_list(&notes)?;
         let wanted: u64 = req.denominations.iter().try_fold(0u64, |a, d| a.checked_add(*d)).unwrap_or(u64::MAX);
@@ -1252,6 +1310,7 @@ impl Registry {
                 payout: 0,
                 paid_in: 0,
                 reference: format!("refresh:{reference}"),
+                notices: Self::issued_notices(&instruments, self.now()),
             },
             self.now(),
         )?;
@@ -1270,6 +1329,10 @@ impl Registry {
         // chains are registered.
         let event = self.event(&req.event_id)?;
         let holder = key_hex(&req.holder, "holder")?;
+        if let Some(earlier) = self.earlier_answer(&[holder])? {
+            let balance = self.store.balance(caller, &event.price.currency)?;
+            return Ok(wire::InstrumentsResponse { instruments: Self::encoded(&earlier), balance: Some(balance) });
+        }
         let ticket = self.ticket_for(&event, &req.zone, req.seat, holder)?;
         let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
         let (currency, spend, _total) = self.spend_list(&notes)?;
@@ -1286,6 +1349,7 @@ impl Registry {
                 payout: event.price.minor,
                 paid_in: 0,
                 reference: format!("buy:{reference}"),
+                notices: Self::issued_notices(std::slice::from_ref(&ticket), self.now()),
             },
             self.now(),
         )?;
@@ -1312,6 +1376,10 @@ impl Registry {
                 format!("the refund needs {} holder keys", values.len()),
             ));
         }
+        if let Some(earlier) = self.earlier_answer(&Self::holder_keys(&req.holders)?)? {
+            let balance = self.store.balance(caller, &price.currency)?;
+            return Ok(wire::InstrumentsResponse { instruments: Self::encoded(&earlier), balance: Some(balance) });
+        }
         let mut tickets = self.received(caller, std::slice::from_ref(&req.ticket), Some(Kind::Ticket))?;
         let (_ticket, row) = tickets.pop().ok_or_else(|| ApiError::bad_request("no_ticket", "give a ticket"))?;
         if row.status != Status::Active {
@@ -1328,6 +1396,7 @@ impl Registry {
                 payout: 0,
                 paid_in: price.minor,
                 reference: format!("refund:{reference}"),
+                notices: Self::issued_notices(&instruments, self.now()),
             },
             self.now(),
         )?;
@@ -1341,6 +1410,14 @@ impl Registry {
         let return_holder = key_hex(&req.return_holder, "return holder")?;
         let mut got = self.received(caller, std::slice::from_ref(&req.instrument), None)?;
         let (inst, _row) = got.pop().ok_or_else(|| ApiError::bad_request("no_instrument", "give an instrument"))?;
+        // A retry of a request whose answer was lost (the registry crashed
+        // after storing the gift): the gift is left already, and a second
+        // one would leave the instrument pending for the recipient twice.
+        if let Some(g) =
+            self.store.pending_gifts(&recipient)?.into_iter().find(|g| g.instrument == inst.id() && g.sender == *caller)
+        {
+            return Ok(wire::GiftResponse { gift_id: hex::encode(g.gift_id) });
+        }
         let mut gift_id = [0u8; 16];
         rand::RngCore::fill_bytes(&mut OsRng, &mut gift_id);
         let now = self.now();
@@ -1661,6 +1738,7 @@ impl Registry {
                         payout: 0,
                         paid_in: 0,
                         reference: format!("modify:{reference}"),
+                        notices: Self::issued_notices(std::slice::from_ref(&fresh), now),
                     },
                     now,
                 )?;
@@ -1685,6 +1763,7 @@ impl Registry {
                         payout: 0,
                         paid_in: price.minor,
                         reference: format!("modify-refund:{reference}"),
+                        notices: Self::issued_notices(&instruments, now),
                     },
                     now,
                 )?;

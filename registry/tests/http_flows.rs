@@ -797,3 +797,59 @@ fn double_sale_proof_refunds_the_cheated_buyer_and_is_stored() {
     assert_eq!(status(&s.client, &sale.ticket).holder, bk.to_hex());
     money_balances(&s);
 }
+
+/// Found by `registry/tests/crash.rs`: a request whose answer was lost
+/// (the registry crashed after its commit, or the link broke) and that the
+/// client sends again — the same body, a fresh nonce — used to withdraw
+/// twice with the first notes never delivered, to refuse a refund whose
+/// notes were never delivered (`not_active`), and to leave a second pending
+/// gift for the same ticket. Now a retry gets the earlier answer, and the
+/// wallet's next sync imports what was issued to its keys.
+#[test]
+fn a_request_retried_after_its_answer_was_lost_gets_the_same_answer() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    for w in [&mut alice, &mut bob] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    let account = alice.signer(&alice.account_key()).unwrap();
+    let store = s.registry.registry.store().clone();
+    WalletSession::new(&mut alice, s.client.clone()).top_up("EUR", 10_000, "card-r").unwrap();
+
+    // A withdrawal: the first answer never reaches the wallet.
+    let holders = (0..2).map(|_| alice.new_holder_key().unwrap().to_hex()).collect();
+    let withdraw = wire::WithdrawRequest { amount: wire::AmountJson { currency: "EUR".into(), minor: 3000 }, holders };
+    let first: wire::InstrumentsResponse = s.client.post("/money/withdraw", &account, &withdraw).unwrap();
+    let again: wire::InstrumentsResponse = s.client.post("/money/withdraw", &account, &withdraw).unwrap();
+    assert_eq!((again.instruments, again.balance), (first.instruments, Some(7000)), "withdrawn once");
+    WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert_eq!(alice.balance().unwrap()[0].available, 3000, "the sync delivers the notes");
+
+    // A refund: the ticket given back, the answer lost, the body sent again.
+    let ticket = WalletSession::new(&mut alice, s.client.clone()).buy("finals", "north", None).unwrap();
+    let holders = (0..2).map(|_| alice.new_holder_key().unwrap().to_hex()).collect();
+    let back = alice.endorse(&ticket, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+    let refund = wire::RefundRequest { ticket: wire::b64(&back.to_bytes()), holders };
+    let first: wire::InstrumentsResponse = s.client.post("/refund", &account, &refund).unwrap();
+    let again: wire::InstrumentsResponse = s.client.post("/refund", &account, &refund).unwrap();
+    assert_eq!(again.instruments, first.instruments, "the same notes, refunded once");
+    let totals = store.money_totals("EUR").unwrap();
+    assert_eq!((totals.paid_in, totals.paid_out), (10_000 + 2500, 2500));
+    WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert_eq!(alice.balance().unwrap()[0].available, 2500, "the refund's notes arrive at the sync");
+    assert_eq!(alice.instrument(&ticket).unwrap().holding, tessera_core::store::Holding::Gone);
+
+    // A gift left twice is left once.
+    let ticket = WalletSession::new(&mut alice, s.client.clone()).buy("finals", "north", None).unwrap();
+    let back = alice.endorse(&ticket, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+    let gift = wire::GiftRequest {
+        instrument: wire::b64(&back.to_bytes()),
+        recipient: bob.account_key().to_hex(),
+        return_holder: alice.new_holder_key().unwrap().to_hex(),
+    };
+    let first: wire::GiftResponse = s.client.post("/gifts", &account, &gift).unwrap();
+    let again: wire::GiftResponse = s.client.post("/gifts", &account, &gift).unwrap();
+    assert_eq!(again.gift_id, first.gift_id);
+    assert_eq!(WalletSession::new(&mut bob, s.client.clone()).pending_gifts().unwrap().len(), 1);
+}

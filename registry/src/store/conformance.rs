@@ -344,19 +344,34 @@ pub fn sale_refunds_and_double_sales_once<S: RegistryStore>(store: S, _open: Ope
         payout: 0,
         paid_in: 0,
         reference: "withdraw".into(),
+        notices: vec![],
     };
     store.exchange_notes(&issue, NOW).unwrap();
     let offer = ExchangeId([0x31; 16]);
     assert!(store.refunded_sales(&[offer]).unwrap().is_empty());
     let refund = SaleRefund { offer_id: offer, buyer, reason: "deadline".into() };
+    let fresh = note_rows(&mut f, PublicKey([7; 32]), &[500], buyer);
+    // The notes issued are announced in the same transaction.
+    let issued = Notice {
+        id: 0,
+        recipient: PublicKey([7; 32]),
+        kind: "issued".into(),
+        instrument: Some(fresh[0].id),
+        payload: vec![9],
+        created_at: NOW,
+    };
     let exchange = NoteExchange {
         spend: vec![NoteSpend { id: paid[0].id, holder: payee }],
-        issue: note_rows(&mut f, PublicKey([7; 32]), &[500], buyer),
+        issue: fresh,
         reference: "sale-refund".into(),
+        notices: vec![issued.clone()],
         ..issue.clone()
     };
     store.refund_sale(&refund, &exchange, NOW).unwrap();
     supply_holds(&store);
+    let left = store.notices(&[PublicKey([7; 32])], 0).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].kind.as_str(), left[0].instrument, &left[0].payload), ("issued", issued.instrument, &vec![9]));
     assert_eq!(store.refunded_sales(&[ExchangeId([1; 16]), offer]).unwrap(), vec![offer]);
     let before = store.dump().unwrap();
     let again = NoteExchange { issue: note_rows(&mut f, PublicKey([7; 32]), &[500], buyer), ..exchange.clone() };
@@ -394,6 +409,7 @@ pub fn replacement_keeps_value_and_happens_once<S: RegistryStore>(store: S, _ope
         payout: 0,
         paid_in: 0,
         reference: "withdraw".into(),
+        notices: vec![],
     };
     store.exchange_notes(&withdraw, NOW).unwrap();
     let notice = Notice {
@@ -517,6 +533,7 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         paid_in: 0,
         retire: vec![],
         reference: "issue-1".into(),
+        notices: vec![],
     };
     assert_eq!(store.exchange_notes(&ex, NOW).unwrap(), 100);
     supply_holds(&store);
@@ -543,6 +560,7 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         paid_in: 0,
         retire: vec![],
         reference: "refresh-1".into(),
+        notices: vec![],
     };
     assert_eq!(store.exchange_notes(&refresh, NOW).unwrap(), 100);
     supply_holds(&store);
@@ -570,6 +588,7 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
         paid_in: 0,
         retire: vec![],
         reference: "redeem-1".into(),
+        notices: vec![],
     };
     assert_eq!(store.exchange_notes(&redeem, NOW).unwrap(), 0);
     supply_holds(&store);
@@ -623,6 +642,7 @@ pub fn events_and_ticket_sales<S: RegistryStore>(store: S, _open: Opener<'_, S>)
         payout: 300,
         paid_in: 0,
         reference: "buy".into(),
+        notices: vec![],
     };
     assert_eq!(store.exchange_notes(&buy, NOW).unwrap(), 200);
     // Refund: the ticket is retired (only under its holder), 300 comes back as a note.
@@ -778,6 +798,7 @@ pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open
                 paid_in: 0,
                 retire: vec![],
                 reference: "n".into(),
+                notices: vec![],
             },
             NOW,
         )
@@ -802,6 +823,7 @@ pub fn concurrent_writers_never_double_register<S: RegistryStore>(store: S, open
                         paid_in: 0,
                         retire: vec![],
                         reference: format!("spend-{w}-{i}"),
+                        notices: vec![],
                     };
                     match handle.exchange_notes(&ex, NOW) {
                         Ok(_) => {

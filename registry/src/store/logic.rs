@@ -2,7 +2,7 @@
 //! operations each backend provides inside its transaction.
 
 use super::{
-    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, StoreError, StoreResult,
+    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, StoreError, StoreResult,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_core::{InstrumentId, PublicKey, Timestamp};
@@ -48,6 +48,8 @@ pub(crate) trait Tx: ChainTx {
     fn retire(&mut self, id: &InstrumentId, holder: &PublicKey, now: Timestamp) -> StoreResult<bool>;
     /// Adds `delta` to a balance; the database refuses a negative result.
     fn adjust_balance(&mut self, account: &PublicKey, currency: &str, delta: i64) -> StoreResult<u64>;
+    /// Leaves a notice; returns its id.
+    fn push_notice(&mut self, notice: &Notice) -> StoreResult<u64>;
     /// Adds to the money totals of a currency.
     fn add_totals(
         &mut self,
@@ -189,6 +191,9 @@ pub(crate) fn exchange_notes(
         other => other?,
     };
     tx.add_totals(currency, issued, spent, exchange.paid_in, exchange.payout)?;
+    for notice in &exchange.notices {
+        tx.push_notice(notice)?;
+    }
     Ok(balance)
 }
 

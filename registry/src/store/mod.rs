@@ -291,6 +291,11 @@ pub struct NoteExchange {
     pub paid_in: u64,
     /// Unique reference; a second use is refused.
     pub reference: String,
+    /// Notices left in the same transaction: each instrument issued, for
+    /// the key it is issued to, so that a wallet that never got the answer
+    /// (the registry crashed after its commit, the link broke) finds it at
+    /// its next sync.
+    pub notices: Vec<Notice>,
 }
 
 /// An event an organiser created.

@@ -613,6 +613,10 @@ impl Tx for Shared<'_, '_> {
         self.run(|tx| insert_instrument_in(tx, row))
     }
 
+    fn push_notice(&mut self, notice: &Notice) -> StoreResult<u64> {
+        self.run(|tx| push_notice_in(tx, notice))
+    }
+
     fn insert_ledger(
         &mut self,
         reference: &str,

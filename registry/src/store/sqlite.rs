@@ -489,6 +489,10 @@ impl Tx for SqliteTx<'_> {
         insert_instrument_in(&self.tx, row)
     }
 
+    fn push_notice(&mut self, notice: &Notice) -> StoreResult<u64> {
+        push_notice_in(&self.tx, notice)
+    }
+
     fn insert_ledger(
         &mut self,
         reference: &str,
