@@ -42,6 +42,57 @@ pub enum ClientError {
 pub struct RegistryClient {
     base: String,
     agent: ureq::Agent,
+    retry: Retry,
+}
+
+/// How a client retries a request the registry did not answer: a transport
+/// failure (it is down or restarting) or a 503 (its database failed, "retry
+/// later"). Each attempt of a signed request is signed again with a fresh
+/// nonce, so a registry that stored the first nonce before it failed does
+/// not refuse the retry as a replay. A retry sends the same body: the
+/// registry's handlers are idempotent for it (`registry/tests/crash.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts in all (1: no retry).
+    pub attempts: u32,
+    /// Wait before the first retry; each later wait doubles, up to `max_delay`.
+    pub first_delay: std::time::Duration,
+    /// Longest wait between attempts.
+    pub max_delay: std::time::Duration,
+}
+
+impl Retry {
+    /// One attempt.
+    pub const NONE: Self =
+        Self { attempts: 1, first_delay: std::time::Duration::ZERO, max_delay: std::time::Duration::ZERO };
+
+    fn delay(&self, attempt: u32) -> std::time::Duration {
+        self.first_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay)
+    }
+
+    /// Runs `f` until it succeeds, fails for a reason a retry cannot fix,
+    /// or the attempts are spent.
+    fn run<T>(&self, mut f: impl FnMut() -> Result<T, ClientError>) -> Result<T, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match f() {
+                Err(e) if attempt + 1 < self.attempts && e.is_transient() => {
+                    tracing::warn!(error = %e, attempt, "registry request failed; retrying");
+                    std::thread::sleep(self.delay(attempt));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl ClientError {
+    /// The registry did not answer, or answered that it failed and the
+    /// request may be retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transport(_) | Self::Refused { status: 503, .. })
+    }
 }
 
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
@@ -50,7 +101,13 @@ impl RegistryClient {
     /// A client for `base` (`http://127.0.0.1:7700`).
     pub fn new(base: &str) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30)).build();
-        Self { base: base.trim_end_matches('/').to_owned(), agent }
+        Self { base: base.trim_end_matches('/').to_owned(), agent, retry: Retry::NONE }
+    }
+
+    /// The same client, retrying as `retry` says.
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
     }
 
     fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, ClientError> {
@@ -68,17 +125,24 @@ impl RegistryClient {
 
     /// `GET` a JSON answer.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let r = Self::answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
-        r.into_json().map_err(|e| ClientError::Transport(e.to_string()))
+        self.retry.run(|| {
+            let r = Self::answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
+            r.into_json().map_err(|e| ClientError::Transport(e.to_string()))
+        })
     }
 
     /// `GET` bytes (`/trust-list`, `/deny-list`).
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         use std::io::Read as _;
-        let r = Self::answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
-        let mut out = Vec::new();
-        r.into_reader().take(MAX_ANSWER).read_to_end(&mut out).map_err(|e| ClientError::Transport(e.to_string()))?;
-        Ok(out)
+        self.retry.run(|| {
+            let r = Self::answer(self.agent.get(&format!("{}{path}", self.base)).call())?;
+            let mut out = Vec::new();
+            r.into_reader()
+                .take(MAX_ANSWER)
+                .read_to_end(&mut out)
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            Ok(out)
+        })
     }
 
     /// `POST` a JSON body signed by `signer`.
@@ -89,19 +153,21 @@ impl RegistryClient {
         body: &Req,
     ) -> Result<Resp, ClientError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Transport(e.to_string()))?;
-        let auth = sign_request(signer, "POST", path, &bytes, SystemClock.now(), &mut rand::rngs::OsRng)
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let r = Self::answer(
-            self.agent
-                .post(&format!("{}{path}", self.base))
-                .set("content-type", "application/json")
-                .set(HEADER_KEY, &auth.key.to_hex())
-                .set(HEADER_TIME, &auth.time.to_string())
-                .set(HEADER_NONCE, &hex::encode(auth.nonce))
-                .set(HEADER_SIGNATURE, &auth.signature.to_hex())
-                .send_bytes(&bytes),
-        )?;
-        r.into_json().map_err(|e| ClientError::Transport(e.to_string()))
+        self.retry.run(|| {
+            let auth = sign_request(signer, "POST", path, &bytes, SystemClock.now(), &mut rand::rngs::OsRng)
+                .map_err(|e| ClientError::Transport(e.to_string()))?;
+            let r = Self::answer(
+                self.agent
+                    .post(&format!("{}{path}", self.base))
+                    .set("content-type", "application/json")
+                    .set(HEADER_KEY, &auth.key.to_hex())
+                    .set(HEADER_TIME, &auth.time.to_string())
+                    .set(HEADER_NONCE, &hex::encode(auth.nonce))
+                    .set(HEADER_SIGNATURE, &auth.signature.to_hex())
+                    .send_bytes(&bytes),
+            )?;
+            r.into_json().map_err(|e| ClientError::Transport(e.to_string()))
+        })
     }
 
     /// `GET /info`.

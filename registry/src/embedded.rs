@@ -108,6 +108,13 @@ pub fn start_embedded(db: &Path, seed: &[u8; 32]) -> anyhow::Result<EmbeddedRegi
 
 /// Starts a registry over any store on a free loopback port.
 pub fn start_with(store: Arc<dyn RegistryStore>, seed: &[u8; 32]) -> anyhow::Result<EmbeddedRegistry> {
+    start_on(store, seed, SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// Starts a registry over any store on `addr` (port 0: a free one). A
+/// registry restarted on the address of one that stopped keeps its URL, so
+/// clients retrying a request reach it again.
+pub fn start_on(store: Arc<dyn RegistryStore>, seed: &[u8; 32], addr: SocketAddr) -> anyhow::Result<EmbeddedRegistry> {
     let (registry_signer, issuer_signer) = signers_from_seed(seed);
     let registry = Arc::new(Registry::new(
         store,
@@ -117,7 +124,7 @@ pub fn start_with(store: Arc<dyn RegistryStore>, seed: &[u8; 32]) -> anyhow::Res
         Arc::new(TestPaymentProvider),
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(addr))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let served = registry.clone();

@@ -4,6 +4,8 @@
 //! registered-ticket list and its former-holder chain.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use tessera_core::sealing::{StaticKeyProvider, StorageKey};
 use tessera_core::store::SqliteStore;
@@ -29,34 +31,7 @@ pub fn setup() -> Setup {
     let client = RegistryClient::new(&registry.url());
     let (operator, _) = signers_from_seed(&SEED);
     let organiser = LocalSigner::from_seed(&[7; 32]);
-    let _: wire::PartyResponse = client
-        .post(
-            "/admin/parties",
-            &operator,
-            &wire::PartyRequest {
-                key: organiser.public_key().to_hex(),
-                role: "issuer".into(),
-                name: "Arena".into(),
-                not_after: u64::MAX / 2,
-            },
-        )
-        .unwrap();
-    let _: serde_json::Value = client
-        .post(
-            "/events",
-            &organiser,
-            &wire::EventJson {
-                event_id: "finals".into(),
-                title: "The Finals".into(),
-                zones: vec!["north".into(), "south".into()],
-                valid_from: 0,
-                valid_until: u64::MAX / 2,
-                price: wire::AmountJson { currency: "EUR".into(), minor: 2500 },
-                transferable: true,
-                uses: 1,
-            },
-        )
-        .unwrap();
+    common::open_finals(&client, &operator, &organiser, &["north", "south"], 2500);
     Setup { dir, registry, client, operator, organiser }
 }
 

@@ -34,3 +34,47 @@ pub fn serve(database: &str, key_file: &std::path::Path) -> (Server, String) {
     assert!(!line.trim().is_empty(), "the registry did not report its address");
     (Server(child), format!("http://{}", line.trim()))
 }
+
+pub mod crashing;
+
+/// Certifies `organiser` as an issuer (signed by the registry's operator
+/// key) and has it create the event `finals` with `zones`, one use per
+/// ticket, transferable, at `price` euro cents.
+pub fn open_finals(
+    client: &tessera_registry::client::RegistryClient,
+    operator: &tessera_core::LocalSigner,
+    organiser: &tessera_core::LocalSigner,
+    zones: &[&str],
+    price: u64,
+) {
+    use tessera_core::Signer as _;
+    use tessera_registry::wire;
+    let _: wire::PartyResponse = client
+        .post(
+            "/admin/parties",
+            operator,
+            &wire::PartyRequest {
+                key: organiser.public_key().to_hex(),
+                role: "issuer".into(),
+                name: "Arena".into(),
+                not_after: u64::MAX / 2,
+            },
+        )
+        .unwrap();
+    let _: serde_json::Value = client
+        .post(
+            "/events",
+            organiser,
+            &wire::EventJson {
+                event_id: "finals".into(),
+                title: "The Finals".into(),
+                zones: zones.iter().map(|z| (*z).to_owned()).collect(),
+                valid_from: 0,
+                valid_until: u64::MAX / 2,
+                price: wire::AmountJson { currency: "EUR".into(), minor: price },
+                transferable: true,
+                uses: 1,
+            },
+        )
+        .unwrap();
+}
