@@ -1,7 +1,8 @@
 //! Crash injection on the registry side (issue 7, item 2): reconciliation
 //! of a multi-hop transfer chain, a sale and its refund (with e-money
-//! withdrawn and redeemed around it), and a gift through the registry that
-//! is accepted or declined. Every write the registry's store makes during a
+//! withdrawn and redeemed around it), a sale between wallets refunded to
+//! its buyer on her claim (`refund_sale`), and a gift through the registry
+//! that is accepted or declined. Every write the registry's store makes during a
 //! flow is, in turn, the point where the registry "crashes" (`CrashingStore`
 //! in `common/crashing.rs`): before its transaction commits, or just after
 //! it commits and before the answer leaves. The crashed registry answers
