@@ -321,12 +321,17 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
             // return key this wallet made; importing it twice is refused
             // harmlessly.
             // A replacement for an instrument denied after someone else's
-            // double transfer comes the same way, for a key this wallet holds.
+            // double transfer or used-after-transfer comes the same way, for
+            // a key this wallet holds — or, sent to the account that first
+            // bought the instrument, for a key of whoever holds it now.
             if (n.kind == "gift-returned" || n.kind == "replacement")
                 && let Some(bytes) = wire::unb64(&n.payload)
             {
                 match self.wallet.import(&bytes) {
-                    Ok(_) | Err(WalletError::AlreadyHeld(_)) | Err(WalletError::Stale(_)) => {}
+                    Ok(_)
+                    | Err(WalletError::AlreadyHeld(_))
+                    | Err(WalletError::Stale(_))
+                    | Err(WalletError::NotOurs(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
