@@ -62,6 +62,7 @@ impl From<StoreError> for ApiError {
             StoreError::DuplicateReference(_) => Self::conflict("duplicate", e.to_string()),
             StoreError::BagReused { .. } => Self::conflict("bag_reused", e.to_string()),
             StoreError::AlreadySettled(_) => Self::conflict("already_settled", e.to_string()),
+            StoreError::SaleChanged(_) => Self::conflict("sale_changed", e.to_string()),
             StoreError::UnknownInstrument(_) => Self::not_found("unknown_instrument", e.to_string()),
             StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::TooNew { .. } => {
                 tracing::error!(error = %e, "store failure");

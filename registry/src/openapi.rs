@@ -25,7 +25,8 @@ const ENDPOINTS: &[Endpoint] = &[
     (
         "get",
         "/instruments/{id}",
-        "One row of the registered-ticket list with its former-holder chain.",
+        "One row of the registered-ticket list with its former-holder chain and the misuse proofs stored for it \
+         (double transfer, used after transfer).",
         false,
         None,
         "InstrumentStatus",
@@ -59,7 +60,8 @@ const ENDPOINTS: &[Endpoint] = &[
         "post",
         "/reconcile",
         "Upload typed items (chain, sale claim, gate examination certificate); per item: registered certificate, \
-         superseded, conflict proof, sale verdict, examination recorded, or refusal.",
+         superseded, conflict proof, sale verdict, examination recorded, or refusal (409 sale_refunded: a delivery \
+         of a sale already refunded to its buyer, decided in the same transaction as the registration).",
         true,
         Some("ReconcileRequest"),
         "ReconcileResponse",
@@ -142,7 +144,10 @@ const ENDPOINTS: &[Endpoint] = &[
         "post",
         "/gate/bags",
         "Settle a gate's signed bag of examination records. A byte-identical bag uploaded again gets its original \
-         settlement with replayed: true; another bag under a used number is refused (409 bag_reused).",
+         settlement with replayed: true; another bag under a used number is refused (409 bag_reused). An admitted \
+         stale copy (presented by a key that had already passed the ticket on) gives a used-after-transfer proof: \
+         stored, its key flagged, the ticket denied and replaced for its registered holder; the proofs are listed \
+         in used_after_transfer.",
         true,
         Some("BagUpload"),
         "SettlementReport",

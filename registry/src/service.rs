@@ -17,8 +17,8 @@
 use crate::error::ApiError;
 use crate::payment::PaymentProvider;
 use crate::store::{
-    ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationRecord, EventRow, ExaminationReport, ExaminationRow,
-    GiftRow, InstrumentRow, LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, RegistryStore,
+    ChainOutcome, ChainUpdate, DoubleSaleRecord, EventRow, ExaminationReport, ExaminationRow, GiftRow, InstrumentRow,
+    LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, ProofKind, ProofRecord, RegistryStore,
     SaleRefund,
 };
 use crate::wire;
@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use tessera_core::authority::{Issuer, RegistryAuthority};
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
 use tessera_core::presentation::ExaminationBody;
+use tessera_core::proof::UsedAfterTransferProof;
 use tessera_core::trust::TrustEntry;
 use tessera_core::verify::VerifiedPrefix;
 use tessera_core::{
@@ -394,6 +395,15 @@ impl Registry {
             .ok_or_else(|| ApiError::not_found("unknown_instrument", format!("no instrument {id}")))?;
         let former = self.store.former_holders(&id)?;
         let denied = self.store.deny_changes_since(0)?.1.iter().any(|(d, _)| *d == id);
+        let proof_json = |kind: &str, r: ProofRecord| wire::ProofJson {
+            kind: kind.into(),
+            sequence: r.sequence,
+            signer: r.signer.to_hex(),
+            proof: wire::b64(&r.proof),
+        };
+        let mut proofs: Vec<wire::ProofJson> =
+            self.store.equivocations(&id)?.into_iter().map(|r| proof_json("double-transfer", r)).collect();
+        proofs.extend(self.store.used_after_transfers(&id)?.into_iter().map(|r| proof_json("used-after-transfer", r)));
         Ok(wire::InstrumentStatus {
             instrument_id: id.to_hex(),
             kind: row.kind.as_str().into(),
@@ -411,6 +421,7 @@ impl Registry {
                 })
                 .collect(),
             denied,
+            proofs,
         })
     }
 
@@ -440,14 +451,9 @@ impl Registry {
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
-        let late = self.late_deliveries(chains)?;
         for (i, verdict) in verifier.verify_batch_from(chains, &known, now).into_iter().enumerate() {
             match verdict {
                 Err(e) => results.push(Some(Err(e.into()))),
-                Ok(_) if late.contains(&i) => results.push(Some(Err(ApiError::conflict(
-                    "sale_refunded",
-                    format!("{}: the sale this delivery belongs to was refunded to its buyer", chains[i].id()),
-                )))),
                 Ok(v) => {
                     results.push(None);
                     updates.push(ChainUpdate { instrument: v.id, links: link_records(&chains[i]) });
@@ -501,6 +507,7 @@ impl Registry {
     ) -> Result<Vec<Result<Registered, ApiError>>, ApiError> {
         let VerifiedChains { now, mut results, updates, pending } = verified;
         let outcomes = if updates.is_empty() { Vec::new() } else { self.store.apply_chains(&updates, now)? };
+        let mut used = Vec::new();
         for ((i, verified), outcome) in pending.into_iter().zip(outcomes) {
             let inst = &chains[i];
             let r = match outcome {
@@ -508,6 +515,11 @@ impl Registry {
                     self.counters
                         .endorsements_registered
                         .fetch_add(u64::from(added), std::sync::atomic::Ordering::Relaxed);
+                    // Only an instrument a gate has used can have been used
+                    // by a stale copy: ingest of unused tickets reads nothing more.
+                    if added > 0 && (row.uses_left < inst.attributes().uses() || row.status != Status::Active) {
+                        used.push(inst);
+                    }
                     if row.sequence == verified.sequence && row.holder == verified.holder {
                         Ok(Registered::Current(inst.clone(), verified, row))
                     } else {
@@ -524,44 +536,24 @@ impl Registry {
                 ChainOutcome::Unknown => {
                     Err(ApiError::not_found("unknown_instrument", format!("{} is not registered", verified.id)))
                 }
+                // Decided inside the store transaction, under the row lock a
+                // refund takes too: a refund and a delivery never both stand.
+                ChainOutcome::SaleRefunded { sequence, offer } => Err(ApiError::conflict(
+                    "sale_refunded",
+                    format!(
+                        "link {sequence} of {}: the sale of offer {} was refunded to its buyer",
+                        verified.id,
+                        offer.to_hex()
+                    ),
+                )),
             };
             results[i] = Some(r);
         }
+        self.stale_before_links(&used, now)?;
         Ok(results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(ApiError::new(500, "internal", "no outcome"))))
             .collect())
-    }
-
-    /// The chains (by index) carrying a link not yet registered that is
-    /// bound to an offer whose sale was refunded: after the refund the
-    /// delivery is void. Links already registered (payments re-uploaded
-    /// with a claim) pass.
-    fn late_deliveries(&self, chains: &[Instrument]) -> Result<std::collections::BTreeSet<usize>, ApiError> {
-        let offers: std::collections::BTreeSet<tessera_core::ExchangeId> = chains
-            .iter()
-            .flat_map(|c| c.links.iter().map(|l| l.body.offer_id))
-            .filter(|o| *o != tessera_core::ExchangeId::NONE)
-            .collect();
-        let mut late = std::collections::BTreeSet::new();
-        if offers.is_empty() {
-            return Ok(late);
-        }
-        let refunded = self.store.refunded_sales(&offers.into_iter().collect::<Vec<_>>())?;
-        if refunded.is_empty() {
-            return Ok(late);
-        }
-        for (i, chain) in chains.iter().enumerate() {
-            let bound: Vec<u32> =
-                chain.links.iter().filter(|l| refunded.contains(&l.body.offer_id)).map(|l| l.body.sequence).collect();
-            if !bound.is_empty() {
-                let registered = self.store.instrument(&chain.id())?.map_or(0, |r| r.sequence);
-                if bound.iter().any(|s| *s > registered) {
-                    late.insert(i);
-                }
-            }
-        }
-        Ok(late)
     }
 
     fn conflict(
@@ -577,65 +569,189 @@ impl Registry {
         let second = Signed::<Endorsement>::from_bytes(&uploaded.bytes)?;
         let proof = EquivocationProof::new(registered.signer, first, second)
             .map_err(|e| ApiError::new(500, "proof", e.to_string()))?;
-        let record = EquivocationRecord {
+        let record = ProofRecord {
             instrument: row.id,
             sequence: registered.sequence,
             signer: registered.signer,
             proof: proof.to_bytes(),
         };
-        let mut recipients = vec![row.holder, uploaded.new_holder, *caller];
+        let recipients = [row.holder, uploaded.new_holder, *caller];
+        if self.act_on_proof(ProofKind::DoubleTransfer, &record, &recipients, row, row.uses_left, now)? {
+            self.counters.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(instrument = %row.id, sequence = registered.sequence, signer = %registered.signer.short(), "double transfer caught");
+        }
+        Ok(Registered::Conflict(proof))
+    }
+
+    /// What the registry does with a proof that a holder key cheated on
+    /// the instrument of `row` — one path for every kind of proof: stores
+    /// it once (flagging its signer), leaves it as a notice to
+    /// `recipients`, and while the instrument is live denies it everywhere
+    /// (the cheater's copy still verifies offline; gates check chains) and
+    /// replaces it, with `uses` uses, for its registered holder — unless
+    /// that holder is the cheater itself. Returns whether the proof was new.
+    fn act_on_proof(
+        &self,
+        kind: ProofKind,
+        record: &ProofRecord,
+        recipients: &[PublicKey],
+        row: &InstrumentRow,
+        uses: u16,
+        now: u64,
+    ) -> Result<bool, ApiError> {
+        let mut recipients = recipients.to_vec();
         recipients.sort();
         recipients.dedup();
+        let notice_kind = match kind {
+            ProofKind::DoubleTransfer => "conflict",
+            ProofKind::UsedAfterTransfer => "used-after-transfer",
+        };
         let notices: Vec<Notice> = recipients
             .into_iter()
             .map(|r| Notice {
                 id: 0,
                 recipient: r,
-                kind: "conflict".into(),
+                kind: notice_kind.into(),
                 instrument: Some(row.id),
                 payload: record.proof.clone(),
                 created_at: now,
             })
             .collect();
-        // While the instrument is live, the losing branch still verifies
-        // offline (gates check chains): deny it everywhere.
         let deny = row.status == Status::Active;
-        let out = self.store.record_equivocation(&record, deny, &notices, now)?;
-        if out.new {
-            self.counters.conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(instrument = %row.id, sequence = registered.sequence, signer = %registered.signer.short(), "double transfer caught");
+        let out = match kind {
+            ProofKind::DoubleTransfer => self.store.record_equivocation(record, deny, &notices, now)?,
+            ProofKind::UsedAfterTransfer => self.store.record_used_after_transfer(record, deny, &notices, now)?,
+        };
+        if deny && row.holder != record.signer {
+            self.replace_for_registered_holder(row, uses, now)?;
         }
-        if deny {
-            self.replace_for_registered_holder(row, now)?;
+        Ok(out.new)
+    }
+
+    /// Used after transfer, found from a bag (`docs/registry.md`, *Gates*):
+    /// each admitted entry whose presented tip the registered chain has
+    /// already moved on from, by a link the presenting key signed, gives a
+    /// [`UsedAfterTransferProof`]. Runs again, changing nothing, when the
+    /// same bag is uploaded again (and so completes after a crash between
+    /// the bag's settlement and this).
+    fn stale_in_bag(
+        &self,
+        bag: &Signed<tessera_core::presentation::BagBody>,
+        now: u64,
+    ) -> Result<Vec<UsedAfterTransferProof>, ApiError> {
+        let admitted: Vec<_> = bag.admissions().collect();
+        // One read for the whole bag: is a link registered right after each
+        // presented tip? Usually none is.
+        let wanted: Vec<(InstrumentId, u32, u32)> = admitted
+            .iter()
+            .map(|e| {
+                let next = e.answer.body.sequence.saturating_add(1);
+                (e.answer.body.instrument_id, next, next)
+            })
+            .collect();
+        let next_links = if wanted.is_empty() { Vec::new() } else { self.store.stored_prefixes(&wanted)? };
+        let mut proofs = Vec::new();
+        for (entry, stored) in admitted.into_iter().zip(next_links) {
+            let p = &entry.answer.body;
+            let Some(next) = p.sequence.checked_add(1) else { continue };
+            if !stored.is_some_and(|s| s.links.iter().any(|l| l.sequence == next)) {
+                continue;
+            }
+            let Some(link) = self.store.links(&p.instrument_id)?.into_iter().find(|l| l.sequence == next) else {
+                continue;
+            };
+            let endorsement = Signed::<Endorsement>::from_bytes(&link.bytes)
+                .map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?;
+            if let Ok(proof) = UsedAfterTransferProof::new(link.signer, entry.answer.clone(), endorsement) {
+                proofs.push(proof);
+            }
         }
-        Ok(Registered::Conflict(proof))
+        self.act_on_stale(&proofs, now)?;
+        Ok(proofs)
+    }
+
+    /// Used after transfer, found when links are registered after the bag
+    /// (the buyer reconciling later): the chains just applied that carry
+    /// new links and whose registered uses or status show an admission are
+    /// checked against the answers of the admissions settled before.
+    fn stale_before_links(&self, applied: &[&Instrument], now: u64) -> Result<(), ApiError> {
+        if applied.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<InstrumentId> = applied.iter().map(|c| c.id()).collect();
+        let mut proofs = Vec::new();
+        for (id, bytes) in self.store.admitted_answers(&ids)? {
+            let answer = decode_answer(&bytes)?;
+            // The chain passed the verifier, so `find` may read its links'
+            // signers off it.
+            if let Some(chain) = applied.iter().find(|c| c.id() == id)
+                && let Some(proof) = UsedAfterTransferProof::find(&answer, chain)
+            {
+                proofs.push(proof);
+            }
+        }
+        self.act_on_stale(&proofs, now)
+    }
+
+    /// Acts on used-after-transfer proofs — built and checked by the core,
+    /// the same verifier wallets and gates use; a presentation dated before
+    /// the transfer, or within the margin, gives none — as on a double
+    /// transfer ([`Registry::act_on_proof`]): stored once, the signer
+    /// flagged, the instrument denied, and its registered holder (whom the
+    /// stale copy's admission used up) given a replacement with the uses
+    /// the stale admissions took, as their signed answers state them.
+    fn act_on_stale(&self, proofs: &[UsedAfterTransferProof], now: u64) -> Result<(), ApiError> {
+        for proof in proofs {
+            let id = proof.instrument_id();
+            let row = self.store.instrument(&id)?.ok_or_else(|| ApiError::new(500, "corrupt", "proof without row"))?;
+            let genesis = Signed::<tessera_core::Genesis>::from_bytes(&row.genesis)
+                .map_err(|e| ApiError::new(500, "corrupt", e.to_string()))?;
+            let taken = proofs
+                .iter()
+                .filter(|p| p.instrument_id() == id)
+                .map(|p| p.presentation.body.change.uses_before.saturating_sub(p.presentation.body.change.uses_after))
+                .fold(0u16, u16::saturating_add);
+            let uses = row.uses_left.saturating_add(taken).min(genesis.body.attributes.uses());
+            let record = ProofRecord {
+                instrument: id,
+                sequence: proof.sequence(),
+                signer: proof.signer,
+                proof: proof.to_bytes(),
+            };
+            let mut recipients = vec![row.holder, proof.signer];
+            recipients.extend(row.account);
+            if self.act_on_proof(ProofKind::UsedAfterTransfer, &record, &recipients, &row, uses, now)? {
+                tracing::warn!(instrument = %id, sequence = proof.sequence(), signer = %proof.signer.short(), "stale copy used after transfer caught");
+            }
+        }
+        Ok(())
     }
 
     /// The deny list stops the losing branch, and with it the instrument
     /// id: the holder of the first-registered branch did nothing wrong, so
-    /// it gets a replacement — the same attributes with the uses left,
+    /// it gets a replacement — the same attributes with `uses` uses,
     /// issued under the registry's issuer key to its registered holder key
     /// — delivered as a `replacement` notice at its next sync. The old row
     /// becomes `modified`; a note is spent and reissued at the same value,
     /// so the money supply does not change. Once per instrument (the
     /// ledger reference `replace:<id>`): a repeated conflict upload, or a
     /// retry after a crash between the two transactions, finds it done.
-    fn replace_for_registered_holder(&self, row: &InstrumentRow, now: u64) -> Result<(), ApiError> {
+    fn replace_for_registered_holder(&self, row: &InstrumentRow, uses: u16, now: u64) -> Result<(), ApiError> {
         let corrupt = |e: String| ApiError::new(500, "corrupt", e);
         let genesis = Signed::<tessera_core::Genesis>::from_bytes(&row.genesis).map_err(|e| corrupt(e.to_string()))?;
         let mut attributes = genesis.body.attributes.clone();
         let currency = match &mut attributes {
             Attributes::Ticket(t) => {
-                t.uses = row.uses_left;
+                t.uses = uses;
                 t.face_price.as_ref().map_or_else(|| "XXX".to_owned(), |p| p.currency.clone())
             }
             Attributes::Coupon(c) => {
-                c.uses = row.uses_left;
+                c.uses = uses;
                 "XXX".to_owned()
             }
             Attributes::Note(n) => n.amount.currency.clone(),
         };
-        if row.uses_left == 0 {
+        if uses == 0 {
             return Ok(());
         }
         let fresh = self
@@ -896,6 +1012,7 @@ impl Registry {
                 uses_left: c.uses_left,
                 status: c.status,
                 examined_at: c.time,
+                answer: None,
             },
             gate: c.gate,
             counter: c.counter,
@@ -970,6 +1087,7 @@ impl Registry {
             }
         }
         let mut registered = Vec::new();
+        let mut awaiting = Vec::new();
         let mut went_elsewhere = false;
         for item in &checked.items {
             if let Some(link) = self.store.links(&item.instrument_id)?.into_iter().find(|l| l.sequence == item.sequence)
@@ -980,6 +1098,8 @@ impl Registry {
                     went_elsewhere = true;
                 }
                 registered.push(link);
+            } else {
+                awaiting.push((item.instrument_id, item.sequence));
             }
         }
         let sale = |verdict: &str, instruments: Vec<String>| wire::ItemResultJson::Sale {
@@ -1016,7 +1136,7 @@ impl Registry {
         }
         let (instruments, rows) = self.notes_for(&checked.buyer, &checked.price.currency, &values, &payers)?;
         let result = self.store.refund_sale(
-            &SaleRefund { offer_id: checked.offer_id, buyer: checked.buyer, reason: reason.into() },
+            &SaleRefund { offer_id: checked.offer_id, buyer: checked.buyer, reason: reason.into(), awaiting },
             &NoteExchange {
                 account: checked.buyer,
                 currency: checked.price.currency.clone(),
@@ -1036,6 +1156,13 @@ impl Registry {
                 Ok(sale("refunded", Self::encoded(&instruments)))
             }
             Err(crate::store::StoreError::DuplicateReference(_)) => Ok(sale("refunded", vec![])),
+            // A link landed at an awaited item since the judgment (another
+            // registry process registered it): judge again. Each round sees
+            // one more item's link, so this ends.
+            Err(crate::store::StoreError::SaleChanged(_)) => {
+                tracing::info!(offer = %offer_id, "sale changed while judged: judging again");
+                self.judge_sale(caller, claim, double_sale.map(|(proof, _)| proof))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -1579,10 +1706,13 @@ impl Registry {
                     uses_left: c.uses_left,
                     status: c.status,
                     examined_at: c.time,
+                    answer: (c.outcome == Outcome::Admitted).then(|| encode_answer(&e.answer)),
                 }
             })
             .collect();
-        let settled = self.store.settle_bag(caller, bag.body.bag_number, &bag.digest(), &records, self.now())?;
+        let now = self.now();
+        let settled = self.store.settle_bag(caller, bag.body.bag_number, &bag.digest(), &records, now)?;
+        let proofs = self.stale_in_bag(&bag, now)?;
         let s = settled.settlement;
         if settled.replayed {
             tracing::info!(gate = %caller.short(), bag = bag.body.bag_number, "bag uploaded again: original settlement");
@@ -1595,6 +1725,7 @@ impl Registry {
             admitted: s.admitted,
             refused: s.refused,
             replayed: settled.replayed,
+            used_after_transfer: proofs.iter().map(|p| wire::b64(&p.to_bytes())).collect(),
         })
     }
 
@@ -1607,6 +1738,7 @@ impl Registry {
             admitted: s.admitted,
             refused: s.refused,
             replayed: false,
+            used_after_transfer: Vec::new(),
         })
     }
 
@@ -1801,6 +1933,20 @@ impl Registry {
                 .collect(),
         })
     }
+}
+
+/// A holder's signed answer as the registry stores it (`examinations.answer`):
+/// its CBOR, which only the registry writes. (An answer travels inside a
+/// presentation or a bag, so it has no framed wire form of its own.)
+fn encode_answer(answer: &Signed<tessera_core::presentation::PresentationBody>) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail.
+    let _ = minicbor::encode(answer, &mut out);
+    out
+}
+
+fn decode_answer(bytes: &[u8]) -> Result<Signed<tessera_core::presentation::PresentationBody>, ApiError> {
+    minicbor::decode(bytes).map_err(|e| ApiError::new(500, "corrupt", format!("stored answer: {e}")))
 }
 
 fn denominations_for(minor: u64) -> Vec<u64> {

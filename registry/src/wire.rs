@@ -154,6 +154,25 @@ pub struct InstrumentStatus {
     pub former_holders: Vec<FormerHolderJson>,
     /// Whether it is on the deny list.
     pub denied: bool,
+    /// The proofs of misuse stored for it: double transfers, then stale
+    /// copies used after transfer.
+    #[serde(default)]
+    pub proofs: Vec<ProofJson>,
+}
+
+/// A stored proof that a holder key cheated on an instrument.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofJson {
+    /// `double-transfer` (an `EquivocationProof`) or `used-after-transfer`
+    /// (a `UsedAfterTransferProof`).
+    pub kind: String,
+    /// The sequence signed twice, or presented after it was passed on.
+    pub sequence: u32,
+    /// The key the proof names, hex.
+    pub signer: String,
+    /// The proof's wire bytes, base64; anyone can verify it offline.
+    pub proof: String,
 }
 
 /// One former-holder record.
@@ -495,6 +514,12 @@ pub struct SettlementReport {
     /// when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replayed: bool,
+    /// In a bag answer: the used-after-transfer proofs (base64) the bag's
+    /// admissions gave against the registered chains — stale copies
+    /// presented by keys that had passed the ticket on. Sent only when
+    /// there are some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub used_after_transfer: Vec<String>,
 }
 
 /// `POST /gate/settlement`: the signing gate's totals.

@@ -828,3 +828,315 @@ fn a_request_retried_after_its_answer_was_lost_gets_the_same_answer() {
     assert_eq!(again.gift_id, first.gift_id);
     assert_eq!(WalletSession::new(&mut bob, s.client.clone()).pending_gifts().unwrap().len(), 1);
 }
+
+/// A gate over the core's offline decision: its key, policy and used set.
+struct TestGate {
+    key: LocalSigner,
+    policy: tessera_core::presentation::GatePolicy,
+    used: std::collections::BTreeMap<tessera_core::InstrumentId, tessera_core::presentation::PriorUse>,
+    records: u64,
+}
+
+impl TestGate {
+    fn new(s: &Setup, seed: u8) -> Self {
+        use tessera_core::presentation::{GatePolicy, Instruction, ReentryPolicy};
+        let key = LocalSigner::from_seed(&[seed; 32]);
+        certify(s, &key.public_key(), "gate", "North 9");
+        let policy = GatePolicy {
+            event_id: "finals".into(),
+            zones: vec!["north".into()],
+            instruction: Instruction::Enter,
+            reentry: ReentryPolicy::Refuse,
+        };
+        Self { key, policy, used: Default::default(), records: 0 }
+    }
+
+    fn challenge(&self, now: u64) -> tessera_core::Signed<tessera_core::presentation::ChallengeBody> {
+        let body = tessera_core::presentation::ChallengeBody {
+            gate: self.key.public_key(),
+            nonce: ExchangeId([self.records as u8 + 1; 16]),
+            event_id: "finals".into(),
+            zones: vec!["north".into()],
+            instruction: tessera_core::presentation::Instruction::Enter,
+            time: now,
+        };
+        tessera_core::Signed::sign(body, &self.key).unwrap()
+    }
+
+    /// Decides offline with the trust and deny lists of its last sync, as
+    /// a gate app does; records an admission in its used set.
+    fn tap(
+        &mut self,
+        s: &Setup,
+        challenge: &tessera_core::Signed<tessera_core::presentation::ChallengeBody>,
+        presentation: tessera_core::presentation::Presentation,
+        now: u64,
+    ) -> tessera_core::presentation::BagEntry {
+        use tessera_core::presentation::{ExaminationBody, GateContext, Outcome, PriorUse, decide};
+        let trust = s.registry.registry.trust_list().unwrap();
+        let deny = s.registry.registry.deny_list().unwrap().body;
+        let ctx = GateContext { verifier: tessera_core::Verifier::new(&trust, &deny), ledger: &self.used, now };
+        let (outcome, instruction, uses_left, status, _) = decide(&self.policy, challenge, &presentation, &ctx);
+        self.records += 1;
+        let answer = presentation.answer;
+        let certificate = tessera_core::Signed::sign(
+            ExaminationBody {
+                gate: self.key.public_key(),
+                challenge: challenge.digest(),
+                presentation: answer.digest(),
+                instrument_id: answer.body.instrument_id,
+                instruction,
+                counter: answer.body.counter,
+                uses_left,
+                status,
+                outcome,
+                record: self.records,
+                time: now,
+            },
+            &self.key,
+        )
+        .unwrap();
+        if outcome == Outcome::Admitted {
+            let consumed = self.used.get(&answer.body.instrument_id).map_or(0, |p| p.uses_consumed);
+            self.used.insert(
+                answer.body.instrument_id,
+                PriorUse {
+                    uses_consumed: consumed + 1,
+                    holder: presentation.instrument.holder(),
+                    instrument: presentation.instrument.clone(),
+                },
+            );
+        }
+        tessera_core::presentation::BagEntry { instrument: presentation.instrument, answer, certificate }
+    }
+
+    /// At the doors: the seller's stale copy is admitted first, then the
+    /// buyer is refused, already used. Returns both records.
+    fn stale_copy_first(
+        &mut self,
+        s: &Setup,
+        (stale, seller): (&tessera_core::Instrument, &LocalSigner),
+        (buyer, ticket): (&Wallet<SqliteStore>, tessera_core::InstrumentId),
+        now: u64,
+    ) -> (tessera_core::presentation::BagEntry, tessera_core::presentation::BagEntry) {
+        use tessera_core::presentation::{Outcome, Presentation, Refusal};
+        let tap = self.challenge(now);
+        let stale_entry = self.tap(s, &tap, stale_answer(stale, seller, &tap, now), now);
+        assert_eq!(stale_entry.certificate.body.outcome, Outcome::Admitted);
+        let tap = self.challenge(now + 5);
+        let pending = buyer.answer_challenge(&tap, Some(&ticket)).unwrap();
+        let copy = Presentation { instrument: buyer.instrument(&ticket).unwrap().instrument, answer: pending.answer };
+        let buyer_entry = self.tap(s, &tap, copy, now + 5);
+        assert_eq!(buyer_entry.certificate.body.outcome, Outcome::Refused(Refusal::AlreadyUsed));
+        (stale_entry, buyer_entry)
+    }
+
+    fn bag(&self, number: u64, entries: Vec<tessera_core::presentation::BagEntry>) -> wire::BagUpload {
+        let body = tessera_core::presentation::BagBody {
+            gate: self.key.public_key(),
+            bag_number: number,
+            packed_at: 1,
+            entries,
+        };
+        wire::BagUpload { bag: wire::b64(&tessera_core::Signed::sign(body, &self.key).unwrap().to_bytes()) }
+    }
+}
+
+/// What a modified wallet signs to present a copy it no longer holds (an
+/// honest wallet refuses to present an instrument it passed on).
+fn stale_answer(
+    instrument: &tessera_core::Instrument,
+    holder: &LocalSigner,
+    challenge: &tessera_core::Signed<tessera_core::presentation::ChallengeBody>,
+    time: u64,
+) -> tessera_core::presentation::Presentation {
+    use tessera_core::presentation::{Instruction, Presentation, PresentationBody};
+    let body = PresentationBody {
+        challenge: challenge.digest(),
+        instrument_id: instrument.id(),
+        sequence: instrument.sequence(),
+        tip: instrument.tip_digest(),
+        instruction: Instruction::Enter,
+        change: Instruction::Enter.apply(1),
+        counter: 1,
+        time,
+    };
+    Presentation { instrument: instrument.clone(), answer: tessera_core::Signed::sign(body, holder).unwrap() }
+}
+
+#[test]
+fn stale_copy_used_after_transfer_flags_the_seller_and_replaces_the_buyers_ticket() {
+    use tessera_core::presentation::{Outcome, Presentation};
+    use tessera_core::proof::UsedAfterTransferProof;
+    use tessera_core::store::{Holding, InstrumentFilter, WalletStore as _};
+    use tessera_core::{Clock as _, ManualClock};
+    let s = setup();
+    let store = s.registry.registry.store().clone();
+    let now = SystemClock.now();
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([1; 32]));
+    // Alice sells an hour before the doors open and keeps a copy; Dave sells
+    // honestly, after using his coupon-like ticket at the gate first.
+    let an_hour_ago: Arc<dyn tessera_core::Clock> = Arc::new(ManualClock::new(now - 3600));
+    let mut alice = Wallet::create_at(s.dir.path().join("alice.db"), &keys, an_hour_ago.clone()).unwrap();
+    let mut dave = Wallet::create_at(s.dir.path().join("dave.db"), &keys, an_hour_ago).unwrap();
+    let mut bob = wallet(s.dir.path(), "bob");
+    let mut carol = wallet(s.dir.path(), "carol");
+    let mut bought = Vec::new();
+    for (w, card) in [(&mut alice, "card-a"), (&mut dave, "card-d")] {
+        let mut session = WalletSession::new(w, s.client.clone());
+        session.sync().unwrap();
+        session.top_up("EUR", 2500, card).unwrap();
+        bought.push(session.buy("finals", "north", None).unwrap());
+    }
+    let (ticket, honest) = (bought[0], bought[1]);
+    let stale = alice.instrument(&ticket).unwrap().instrument;
+    let seller_key = stale.holder();
+    let seller = alice.signer(&seller_key).unwrap();
+    let mut gate = TestGate::new(&s, 51);
+
+    // Dave is admitted two hours ago, then passes the ticket to Carol.
+    let early = gate.challenge(now - 7200);
+    let dave_copy = dave.instrument(&honest).unwrap().instrument;
+    let dave_signer = dave.signer(&dave_copy.holder()).unwrap();
+    let dave_entry = gate.tap(&s, &early, stale_answer(&dave_copy, &dave_signer, &early, now - 7200), now - 7200);
+    assert_eq!(dave_entry.certificate.body.outcome, Outcome::Admitted);
+    for (from, id, to) in [(&mut alice, ticket, &mut bob), (&mut dave, honest, &mut carol)] {
+        WalletSession::new(to, s.client.clone()).sync().unwrap();
+        let key = to.new_holder_key().unwrap();
+        let passed = from.endorse(&id, key, ExchangeId([0x71; 16]), ExchangeId([0x72; 16])).unwrap();
+        to.import_instrument(passed).unwrap();
+        from.confirm_transferred(&id).unwrap();
+        // The buyer reconciles: the registered chain names the seller's link.
+        assert_eq!(WalletSession::new(to, s.client.clone()).sync().unwrap().reconcile.certified, vec![id]);
+    }
+
+    // At the doors, offline, the gate admits Alice's stale copy first; Bob
+    // is then refused: already used.
+    let (stale_entry, bob_entry) = gate.stale_copy_first(&s, (&stale, &seller), (&bob, ticket), now);
+
+    // Bad input first: a bag whose stale answer was altered (to re-date
+    // it), or whose certificate belongs to another answer, is refused
+    // whole with a typed error and changes nothing.
+    let before = store.dump().unwrap();
+    let refused = |bag: &wire::BagUpload, code: &str| match s
+        .client
+        .post::<_, wire::SettlementReport>("/gate/bags", &gate.key, bag)
+        .unwrap_err()
+    {
+        ClientError::Refused { status, body } => assert_eq!((status, body.error.as_str()), (422, code)),
+        other => panic!("{other}"),
+    };
+    let mut redated = stale_entry.clone();
+    redated.answer.body.time += 3600;
+    refused(&gate.bag(1, vec![redated]), "bad_bag");
+    let mut mismatched = stale_entry.clone();
+    mismatched.certificate = bob_entry.certificate.clone();
+    refused(&gate.bag(1, vec![mismatched]), "bad_bag");
+    assert_eq!(store.dump().unwrap(), before, "a refused bag changes nothing");
+
+    // The gate uploads its bag: it settles as before, and the registry
+    // proves Alice's key used the ticket after passing it on.
+    let bag = gate.bag(1, vec![dave_entry, stale_entry, bob_entry]);
+    let report: wire::SettlementReport = s.client.post("/gate/bags", &gate.key, &bag).unwrap();
+    assert_eq!((report.bags, report.admitted, report.refused, report.replayed), (1, 2, 1, false));
+    assert_eq!(report.used_after_transfer.len(), 1, "Dave's use before his sale proves nothing");
+    let proof = UsedAfterTransferProof::from_bytes(&wire::unb64(&report.used_after_transfer[0]).unwrap()).unwrap();
+    assert_eq!(proof.verify(), Ok(seller_key), "anyone can check the proof offline");
+    let stored = store.used_after_transfers(&ticket).unwrap();
+    assert_eq!((stored.len(), stored[0].signer, stored[0].sequence), (1, seller_key, 0));
+    assert_eq!(stored[0].proof, proof.to_bytes());
+    assert!(store.flagged(&seller_key).unwrap().unwrap().contains("after passing it on"));
+    let shown = status(&s.client, &ticket);
+    assert!(shown.denied, "the stale copy is stopped at every gate");
+    assert_eq!(shown.status, "modified", "replaced for its registered holder");
+    assert_eq!(shown.proofs.len(), 1);
+    assert_eq!(
+        (shown.proofs[0].kind.as_str(), shown.proofs[0].signer.clone(), shown.proofs[0].proof.clone()),
+        ("used-after-transfer", seller_key.to_hex(), report.used_after_transfer[0].clone())
+    );
+    // The same bag again: its settlement, nothing changes.
+    let before = store.dump().unwrap();
+    let again: wire::SettlementReport = s.client.post("/gate/bags", &gate.key, &bag).unwrap();
+    assert!(again.replayed);
+    assert_eq!(store.dump().unwrap(), before, "a bag uploaded again changes nothing");
+
+    // Bob's next sync brings a replacement, which the gate admits.
+    let report = WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert!(report.notices.iter().any(|(kind, _)| kind == "used-after-transfer"), "{:?}", report.notices);
+    let held = bob.instruments(InstrumentFilter { kind: None, holding: Some(Holding::Held) }).unwrap();
+    let replacement = held.iter().find(|i| i.id != ticket).expect("a replacement ticket");
+    assert_eq!((replacement.uses_left, replacement.event_id.as_deref()), (1, Some("finals")));
+    let tap = gate.challenge(now + 10);
+    let pending = bob.answer_challenge(&tap, Some(&replacement.id)).unwrap();
+    let instrument = bob.instrument(&replacement.id).unwrap().instrument;
+    let entry = gate.tap(&s, &tap, Presentation { instrument, answer: pending.answer }, now + 10);
+    assert_eq!(entry.certificate.body.outcome, Outcome::Admitted, "Bob gets in");
+    // Alice's wallet is told at its next sync (and its sync still works
+    // although the replacement notice for her account is Bob's ticket).
+    let report = WalletSession::new(&mut alice, s.client.clone()).sync().unwrap();
+    assert!(report.notices.iter().any(|(kind, _)| kind == "used-after-transfer"));
+    // No honest party is flagged, and Dave's ticket stands with Carol.
+    for key in
+        [bob.account_key(), carol.account_key(), dave.account_key(), alice.account_key(), gate.key.public_key()]
+            .into_iter()
+            .chain([&bob, &carol, &dave].iter().flat_map(|w| {
+                w.store().keys(tessera_core::store::KeyRole::Holder).unwrap().into_iter().map(|k| k.public)
+            }))
+    {
+        assert_eq!(store.flagged(&key).unwrap(), None, "{key:?} is honest");
+    }
+    assert!(store.used_after_transfers(&honest).unwrap().is_empty());
+    assert_eq!(status(&s.client, &honest).holder, carol.instrument(&honest).unwrap().holder.to_hex());
+}
+
+#[test]
+fn stale_copy_in_a_bag_settled_before_the_buyer_reconciles_is_proven_when_the_buyer_does() {
+    use tessera_core::store::{Holding, InstrumentFilter};
+    use tessera_core::{Clock as _, ManualClock};
+    let s = setup();
+    let store = s.registry.registry.store().clone();
+    let mut gate = TestGate::new(&s, 52);
+    let now = SystemClock.now();
+    let keys = StaticKeyProvider::new(StorageKey::from_bytes([1; 32]));
+    let an_hour_ago: Arc<dyn tessera_core::Clock> = Arc::new(ManualClock::new(now - 3600));
+    let mut alice = Wallet::create_at(s.dir.path().join("alice.db"), &keys, an_hour_ago).unwrap();
+    let mut bob = wallet(s.dir.path(), "bob");
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.sync().unwrap();
+    a.top_up("EUR", 2500, "card-a").unwrap();
+    let ticket = a.buy("finals", "north", None).unwrap();
+    WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    let stale = alice.instrument(&ticket).unwrap().instrument;
+    let seller = alice.signer(&stale.holder()).unwrap();
+    // Alice passes the ticket to Bob an hour before the doors open; Bob
+    // does not reconcile before the event.
+    let key = bob.new_holder_key().unwrap();
+    let passed = alice.endorse(&ticket, key, ExchangeId([0x73; 16]), ExchangeId([0x74; 16])).unwrap();
+    bob.import_instrument(passed).unwrap();
+    alice.confirm_transferred(&ticket).unwrap();
+    let (stale_entry, _) = gate.stale_copy_first(&s, (&stale, &seller), (&bob, ticket), now);
+
+    // The gate's bag arrives first: Alice's key is still the registered
+    // holder, so nothing is proven yet.
+    let report: wire::SettlementReport =
+        s.client.post("/gate/bags", &gate.key, &gate.bag(1, vec![stale_entry])).unwrap();
+    assert!(report.used_after_transfer.is_empty());
+    assert_eq!(store.flagged(&seller.public_key()).unwrap(), None);
+
+    // Bob reconciles after the event: registering Alice's link to him
+    // proves her stale copy from the admission the bag left, and his same
+    // sync brings the replacement.
+    let sync = WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert!(sync.notices.iter().any(|(kind, _)| kind == "used-after-transfer"), "{:?}", sync.notices);
+    let stored = store.used_after_transfers(&ticket).unwrap();
+    assert_eq!((stored.len(), stored[0].signer), (1, seller.public_key()));
+    assert!(store.flagged(&seller.public_key()).unwrap().is_some());
+    assert_eq!(store.flagged(&key).unwrap(), None);
+    let held = bob.instruments(InstrumentFilter { kind: None, holding: Some(Holding::Held) }).unwrap();
+    let replacement = held.iter().find(|i| i.id != ticket).expect("a replacement ticket");
+    assert_eq!(replacement.uses_left, 1);
+    // Again: nothing changes.
+    let before = store.dump().unwrap();
+    WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
+    assert_eq!(store.dump().unwrap(), before, "reconciling again changes nothing");
+}

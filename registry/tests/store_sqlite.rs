@@ -21,7 +21,7 @@ tessera_registry::registry_conformance!(fresh());
 #[test]
 fn schema_version_is_current_after_reopen() {
     let (store, open) = fresh();
-    assert_eq!(store.schema_version().unwrap(), 8);
+    assert_eq!(store.schema_version().unwrap(), 9);
     drop(store);
-    assert_eq!(open().schema_version().unwrap(), 8);
+    assert_eq!(open().schema_version().unwrap(), 9);
 }

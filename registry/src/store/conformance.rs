@@ -8,7 +8,7 @@
 
 use super::{
     ChainOutcome, ChainUpdate, EquivocationRecord, InstrumentRow, LinkRecord, NoteExchange, NoteSpend, Notice, Party,
-    RegistryStore, StoreError,
+    ProofRecord, RegistryStore, SaleRefund, StoreError,
 };
 use tessera_core::authority::Issuer;
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
@@ -307,6 +307,7 @@ pub fn examination_reports_apply_once<S: RegistryStore>(store: S, _open: Opener<
             uses_left: 0,
             status: Status::Active,
             examined_at: NOW,
+            answer: None,
         },
         gate: PublicKey([9; 32]),
         counter,
@@ -329,7 +330,7 @@ pub fn examination_reports_apply_once<S: RegistryStore>(store: S, _open: Opener<
 }
 
 pub fn sale_refunds_and_double_sales_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
-    use super::{DoubleSaleRecord, SaleRefund};
+    use super::DoubleSaleRecord;
     let mut f = Fixture::new();
     let (buyer, payee) = (PublicKey([8; 32]), f.signer().public_key());
     // The buyer's payment note, registered to the seller's payee key.
@@ -349,7 +350,7 @@ pub fn sale_refunds_and_double_sales_once<S: RegistryStore>(store: S, _open: Ope
     store.exchange_notes(&issue, NOW).unwrap();
     let offer = ExchangeId([0x31; 16]);
     assert!(store.refunded_sales(&[offer]).unwrap().is_empty());
-    let refund = SaleRefund { offer_id: offer, buyer, reason: "deadline".into() };
+    let refund = SaleRefund { offer_id: offer, buyer, reason: "deadline".into(), awaiting: vec![] };
     let fresh = note_rows(&mut f, PublicKey([7; 32]), &[500], buyer);
     // The notes issued are announced in the same transaction.
     let issued = Notice {
@@ -447,28 +448,175 @@ pub fn equivocation_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'
     let proof = tessera_core::EquivocationProof::find(&tb, &tx).unwrap();
     let record =
         EquivocationRecord { instrument: t0.id(), sequence: 1, signer: a.public_key(), proof: proof.to_bytes() };
-    let notices = [b.public_key(), x.public_key()].map(|k| Notice {
-        id: 0,
-        recipient: k,
-        kind: "conflict".into(),
-        instrument: Some(t0.id()),
-        payload: proof.to_bytes(),
-        created_at: NOW,
+    proof_is_recorded_once(&store, &record, &[b.public_key(), x.public_key()], |s, r, n, now| {
+        s.record_equivocation(r, true, n, now)
     });
-    assert_eq!(store.flagged(&a.public_key()).unwrap(), None);
-    let out = store.record_equivocation(&record, true, &notices, NOW).unwrap();
+    assert_eq!(store.equivocations(&t0.id()).unwrap(), vec![record]);
+    assert_eq!(store.used_after_transfers(&t0.id()).unwrap(), vec![], "kept apart from used-after-transfer proofs");
+}
+
+pub fn used_after_transfer_is_recorded_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (a, b) = (f.signer(), f.signer());
+    let t0 = f.ticket(&a);
+    store.insert_instrument(&InstrumentRow::issued(&t0, None, NOW)).unwrap();
+    // The store keeps what the registry verified; the bytes are opaque here.
+    let record = ProofRecord { instrument: t0.id(), sequence: 0, signer: a.public_key(), proof: vec![0x83, 1, 2, 3] };
+    proof_is_recorded_once(&store, &record, &[a.public_key(), b.public_key()], |s, r, n, now| {
+        s.record_used_after_transfer(r, true, n, now)
+    });
+    assert_eq!(store.used_after_transfers(&t0.id()).unwrap(), vec![record.clone()]);
+    assert_eq!(store.equivocations(&t0.id()).unwrap(), vec![], "kept apart from double transfers");
+    assert!(store.flagged(&a.public_key()).unwrap().unwrap().contains("after passing it on"));
+    // Another proof against the same key and instrument (a second gate's
+    // admission) is stored too; the flag and the denial stand as they were.
+    let other = ProofRecord { proof: vec![0x83, 4, 5, 6], ..record };
+    let out = store.record_used_after_transfer(&other, true, &[], NOW + 1).unwrap();
+    assert_eq!((out.new, out.denied_at_version), (true, None));
+    assert_eq!(store.used_after_transfers(&t0.id()).unwrap().len(), 2);
+}
+
+type RecordProof<S> = fn(&S, &ProofRecord, &[Notice], u64) -> Result<super::EquivocationOutcome, StoreError>;
+
+/// A proof of either kind: stored, its signer flagged, the instrument
+/// denied and the notices left — once; the second time changes nothing.
+fn proof_is_recorded_once<S: RegistryStore>(
+    store: &S,
+    record: &ProofRecord,
+    recipients: &[PublicKey],
+    record_proof: RecordProof<S>,
+) {
+    let notices: Vec<Notice> = recipients
+        .iter()
+        .map(|k| Notice {
+            id: 0,
+            recipient: *k,
+            kind: "proof".into(),
+            instrument: Some(record.instrument),
+            payload: record.proof.clone(),
+            created_at: NOW,
+        })
+        .collect();
+    assert_eq!(store.flagged(&record.signer).unwrap(), None);
+    let out = record_proof(store, record, &notices, NOW).unwrap();
     assert!(out.new);
     assert_eq!(out.denied_at_version, Some(1));
-    assert!(store.flagged(&a.public_key()).unwrap().is_some());
-    assert_eq!(store.equivocations(&t0.id()).unwrap(), vec![record.clone()]);
-    assert_eq!(store.deny_changes_since(0).unwrap(), (1, vec![(t0.id(), 1)]));
-    let got = store.notices(&[b.public_key(), x.public_key()], 0).unwrap();
-    assert_eq!(got.len(), 2);
+    assert!(store.flagged(&record.signer).unwrap().is_some());
+    assert_eq!(store.deny_changes_since(0).unwrap(), (1, vec![(record.instrument, 1)]));
+    let got = store.notices(recipients, 0).unwrap();
+    assert_eq!(got.len(), recipients.len());
     assert!(got[0].id < got[1].id);
     let before = store.dump().unwrap();
-    let again = store.record_equivocation(&record, true, &notices, NOW + 9).unwrap();
+    let again = record_proof(store, record, &notices, NOW + 9).unwrap();
     assert!(!again.new);
     assert_eq!(store.dump().unwrap(), before, "recording the same proof twice must change nothing");
+}
+
+/// `inst`'s next link, from `from` to `to`, bound to `offer` (a sale's delivery).
+fn sold(inst: &Instrument, from: &LocalSigner, to: PublicKey, offer: ExchangeId) -> LinkRecord {
+    let body = inst.next_endorsement(to, offer, ExchangeId([2; 16]), NOW);
+    LinkRecord::of(&Signed::sign(body, from).unwrap(), from.public_key())
+}
+
+/// The refund of `offer` to buyer `[9; 32]`, awaiting `awaiting`; no notes
+/// move (the ledger line is the refund's reference).
+fn refund_of(offer: ExchangeId, awaiting: Vec<(InstrumentId, u32)>) -> (SaleRefund, NoteExchange) {
+    let buyer = PublicKey([9; 32]);
+    let exchange = NoteExchange {
+        account: buyer,
+        currency: "EUR".into(),
+        spend: vec![],
+        retire: vec![],
+        issue: vec![],
+        payout: 0,
+        paid_in: 0,
+        reference: format!("sale-refund:{}", offer.to_hex()),
+        notices: vec![],
+    };
+    (SaleRefund { offer_id: offer, buyer, reason: "deadline".into(), awaiting }, exchange)
+}
+
+pub fn refund_and_delivery_exclude_each_other<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (seller, buyer) = (f.signer(), PublicKey([9; 32]));
+    let tickets: Vec<Instrument> = (0..3).map(|_| f.ticket(&seller)).collect();
+    for t in &tickets {
+        store.insert_instrument(&InstrumentRow::issued(t, None, NOW)).unwrap();
+    }
+    let offers = [0x50u8, 0x51, 0x52].map(|b| ExchangeId([b; 16]));
+    // Refunded first: the delivery that comes later is refused and changes nothing.
+    let (refund, exchange) = refund_of(offers[0], vec![(tickets[0].id(), 1)]);
+    store.refund_sale(&refund, &exchange, NOW).unwrap();
+    let before = store.dump().unwrap();
+    let out = store.apply_chains(&[update(&[sold(&tickets[0], &seller, buyer, offers[0])])], NOW).unwrap();
+    assert_eq!(out, vec![ChainOutcome::SaleRefunded { sequence: 1, offer: offers[0] }]);
+    assert_eq!(store.dump().unwrap(), before, "a refused delivery changes nothing");
+    // Delivered first: the refund judged before it is refused and changes nothing.
+    applied(&store.apply_chains(&[update(&[sold(&tickets[1], &seller, buyer, offers[1])])], NOW).unwrap()[0]);
+    let before = store.dump().unwrap();
+    let (refund, exchange) = refund_of(offers[1], vec![(tickets[1].id(), 1)]);
+    assert_eq!(store.refund_sale(&refund, &exchange, NOW), Err(StoreError::SaleChanged(offers[1])));
+    assert_eq!(store.dump().unwrap(), before, "a refused refund changes nothing");
+    // A link registered before the refund (a payment uploaded again with
+    // its claim) still passes: only new links are deliveries.
+    let link = sold(&tickets[2], &seller, buyer, offers[2]);
+    applied(&store.apply_chains(&[update(std::slice::from_ref(&link))], NOW).unwrap()[0]);
+    let (refund, exchange) = refund_of(offers[2], vec![]);
+    store.refund_sale(&refund, &exchange, NOW).unwrap();
+    let before = store.dump().unwrap();
+    assert_eq!(applied(&store.apply_chains(&[update(&[link])], NOW).unwrap()[0]).0, 0);
+    assert_eq!(store.dump().unwrap(), before);
+}
+
+/// Two handles (two registry processes): one refunds sales while the
+/// other registers their deliveries. For each sale exactly one wins.
+pub fn refund_races_delivery<S: RegistryStore>(store: S, open: Opener<'_, S>) {
+    const SALES: u8 = 24;
+    let mut f = Fixture::new();
+    let (seller, buyer) = (f.signer(), PublicKey([9; 32]));
+    let mut sales = Vec::new();
+    for i in 0..SALES {
+        let t = f.ticket(&seller);
+        store.insert_instrument(&InstrumentRow::issued(&t, None, NOW)).unwrap();
+        let offer = ExchangeId([0x60 + i; 16]);
+        sales.push((t.id(), offer, sold(&t, &seller, buyer, offer)));
+    }
+    let (refunded, delivered) = std::thread::scope(|scope| {
+        let refunds = scope.spawn(|| {
+            let handle = open();
+            sales
+                .iter()
+                .map(|(id, offer, _)| {
+                    let (refund, exchange) = refund_of(*offer, vec![(*id, 1)]);
+                    match handle.refund_sale(&refund, &exchange, NOW) {
+                        Ok(_) => true,
+                        Err(StoreError::SaleChanged(o)) if o == *offer => false,
+                        Err(e) => panic!("unexpected {e}"),
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        let deliveries = scope.spawn(|| {
+            let handle = open();
+            sales
+                .iter()
+                .map(|(_, offer, link)| match handle.apply_chains(&[update(std::slice::from_ref(link))], NOW) {
+                    Ok(out) => match &out[0] {
+                        ChainOutcome::Applied { added: 1, .. } => true,
+                        ChainOutcome::SaleRefunded { offer: o, .. } if o == offer => false,
+                        other => panic!("unexpected {other:?}"),
+                    },
+                    Err(e) => panic!("unexpected {e}"),
+                })
+                .collect::<Vec<_>>()
+        });
+        (refunds.join().unwrap(), deliveries.join().unwrap())
+    });
+    for (i, (id, offer, _)) in sales.iter().enumerate() {
+        assert!(refunded[i] != delivered[i], "sale {i}: refunded {} delivered {}", refunded[i], delivered[i]);
+        assert_eq!(store.links(id).unwrap().len(), usize::from(delivered[i]));
+        assert_eq!(store.refunded_sales(&[*offer]).unwrap().len(), usize::from(refunded[i]));
+    }
 }
 
 pub fn deny_list_is_incremental<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
@@ -732,6 +880,8 @@ pub fn bags_settle_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
         uses_left: 0,
         status: Status::Active,
         examined_at: NOW,
+        // An admission keeps the holder's answer (opaque bytes here).
+        answer: admitted.then(|| vec![0xA0, n]),
     };
     let bag1 = tessera_core::Digest([0xB1; 32]);
     let s1 = store.settle_bag(&gate, 1, &bag1, &[record(1, true), record(2, false)], NOW).unwrap();
@@ -761,6 +911,11 @@ pub fn bags_settle_once<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
     store.settle_bag(&PublicKey([31; 32]), 1, &bag1, &[record(5, true)], NOW).unwrap();
     let total = store.settlement(&gate).unwrap();
     assert_eq!((total.bags, total.admitted, total.refused), (1, 1, 1));
+    assert_eq!(
+        store.admitted_answers(&[t.id(), InstrumentId([0xEE; 16])]).unwrap(),
+        vec![(t.id(), vec![0xA0, 1]), (t.id(), vec![0xA0, 5])],
+        "the admissions' answers, refusals left out"
+    );
 }
 
 /// Several handles (connections, as separate processes would have) race to
@@ -858,7 +1013,8 @@ macro_rules! registry_conformance {
             first_registered_link_stands, disconnected_and_unknown_uploads, batch_applies_each_update,
             mixed_batch_matches_step_by_step, examination_reports_apply_once, sale_refunds_and_double_sales_once,
             replacement_keeps_value_and_happens_once,
-            equivocation_is_recorded_once, deny_list_is_incremental, nonces_refuse_replay,
+            equivocation_is_recorded_once, used_after_transfer_is_recorded_once, refund_and_delivery_exclude_each_other,
+            refund_races_delivery, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);
     };

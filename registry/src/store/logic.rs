@@ -2,10 +2,11 @@
 //! operations each backend provides inside its transaction.
 
 use super::{
-    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, StoreError, StoreResult,
+    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, SaleRefund, StoreError,
+    StoreResult,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use tessera_core::{InstrumentId, PublicKey, Timestamp};
+use tessera_core::{Endorsement, ExchangeId, InstrumentId, PublicKey, Signed, Timestamp, Wire as _};
 
 /// The primitive operations the chain rules need inside one transaction.
 pub(crate) trait ChainTx {
@@ -19,6 +20,8 @@ pub(crate) trait ChainTx {
     fn insert_former(&mut self, record: &FormerHolder) -> StoreResult<()>;
     /// Writes the mutable columns of a row.
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()>;
+    /// Whether the sale of `offer` was refunded (read after the row lock).
+    fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool>;
 }
 
 /// Primitive operations inside one open transaction.
@@ -106,6 +109,14 @@ fn apply_chain(tx: &mut impl ChainTx, update: &ChainUpdate, now: Timestamp) -> S
             }
             return Ok(ChainOutcome::Disconnected { sequence: link.sequence });
         }
+        if let Some(offer) = offer_of(link)?
+            && tx.sale_refunded(&offer)?
+        {
+            if changed {
+                tx.update_instrument(&row)?;
+            }
+            return Ok(ChainOutcome::SaleRefunded { sequence: link.sequence, offer });
+        }
         if !tx.insert_link(link, now)? {
             // The row lock makes this unreachable unless another writer
             // bypassed it; the primary key still refused the second link.
@@ -141,6 +152,29 @@ fn apply_chain(tx: &mut impl ChainTx, update: &ChainUpdate, now: Timestamp) -> S
         tx.update_instrument(&row)?;
     }
     Ok(ChainOutcome::Applied { added, row })
+}
+
+/// The offer a link is bound to, if any (the record's bytes are a
+/// verified endorsement).
+fn offer_of(link: &LinkRecord) -> StoreResult<Option<ExchangeId>> {
+    let e = Signed::<Endorsement>::from_bytes(&link.bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(e.body.offer_id).filter(|o| *o != ExchangeId::NONE))
+}
+
+/// The check a sale's refund makes in its transaction before it is
+/// recorded: each item it is awaiting has its row locked (in id order, as
+/// `apply_chains` locks) and still no link at the delivering sequence. A
+/// delivery that committed first is seen here; one that comes later waits
+/// for the row and then sees the refund ([`ChainTx::sale_refunded`]).
+pub(crate) fn check_refund(tx: &mut impl ChainTx, refund: &SaleRefund) -> StoreResult<()> {
+    let awaiting: BTreeSet<(InstrumentId, u32)> = refund.awaiting.iter().copied().collect();
+    for (id, sequence) in awaiting {
+        tx.lock_instrument(&id)?;
+        if tx.link_at(&id, sequence)?.is_some() {
+            return Err(StoreError::SaleChanged(refund.offer_id));
+        }
+    }
+    Ok(())
 }
 
 /// Applies a note exchange: spend, issue, pay out, adjust the balance.
@@ -213,6 +247,8 @@ pub(crate) trait BulkChainTx {
     fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()>;
     /// Writes the mutable columns of rows.
     fn update_instruments(&mut self, rows: &[InstrumentRow]) -> StoreResult<()>;
+    /// The offers among `offers` whose sale was refunded.
+    fn refunded_sales(&mut self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>>;
 }
 
 /// What [`apply_chains_bulk`] gave.
@@ -248,12 +284,24 @@ pub(crate) fn apply_chains_bulk(
         .into_iter()
         .collect();
     let known = if keys.is_empty() { Vec::new() } else { tx.links_at(&keys)? };
+    // Read after the row locks: a refund committed before them is seen,
+    // one after them waits for the rows (`check_refund`).
+    let mut offers = BTreeSet::new();
+    for u in updates {
+        let registered = rows.get(&u.instrument).map_or(0, |r| r.sequence);
+        for l in u.links.iter().filter(|l| l.sequence > registered) {
+            offers.extend(offer_of(l)?);
+        }
+    }
+    let offers: Vec<ExchangeId> = offers.into_iter().collect();
+    let refunded = if offers.is_empty() { BTreeSet::new() } else { tx.refunded_sales(&offers)?.into_iter().collect() };
     let mut staged = Staged {
         rows,
         links: known.into_iter().map(|l| ((l.instrument, l.sequence), l)).collect(),
         new_links: Vec::new(),
         formers: Vec::new(),
         dirty: BTreeSet::new(),
+        refunded,
     };
     let outcomes = apply_chains(&mut staged, updates, now)?;
     if !staged.new_links.is_empty() {
@@ -280,6 +328,8 @@ struct Staged {
     new_links: Vec<(InstrumentId, u32)>,
     formers: Vec<FormerHolder>,
     dirty: BTreeSet<InstrumentId>,
+    /// Refunded offers among the new links'.
+    refunded: BTreeSet<ExchangeId>,
 }
 
 impl ChainTx for Staged {
@@ -306,5 +356,8 @@ impl ChainTx for Staged {
         self.dirty.insert(row.id);
         self.rows.insert(row.id, row.clone());
         Ok(())
+    }
+    fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool> {
+        Ok(self.refunded.contains(offer))
     }
 }

@@ -82,6 +82,10 @@ pub enum StoreError {
     /// An instrument to retire is not active or not held by the given key.
     #[error("instrument {0} is not active under the given holder")]
     NotActive(InstrumentId),
+    /// A sale's refund found a link registered, since it was judged, at an
+    /// item it waited for. Nothing was applied: judge the sale again.
+    #[error("sale {} changed since it was judged: judge it again", .0.to_hex())]
+    SaleChanged(ExchangeId),
 }
 
 /// A shorthand.
@@ -205,19 +209,72 @@ pub enum ChainOutcome {
     },
     /// The registry does not know the instrument.
     Unknown,
+    /// A link not yet registered is bound to an offer whose sale was
+    /// refunded to its buyer: the delivery is void. Checked under the
+    /// instrument's row lock, the one [`RegistryStore::refund_sale`] takes,
+    /// so a refund and a delivery of one sale never both commit. Links
+    /// before it were applied.
+    SaleRefunded {
+        /// The sequence of the refused link.
+        sequence: u32,
+        /// The refunded offer it is bound to.
+        offer: ExchangeId,
+    },
+}
+
+/// A stored proof that a holder key cheated on one instrument: an
+/// `EquivocationProof` (double transfer, [`RegistryStore::record_equivocation`])
+/// or a `UsedAfterTransferProof` (a stale copy presented at a gate,
+/// [`RegistryStore::record_used_after_transfer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofRecord {
+    /// The instrument.
+    pub instrument: InstrumentId,
+    /// The sequence signed twice, or presented after it was passed on.
+    pub sequence: u32,
+    /// The key the proof names.
+    pub signer: PublicKey,
+    /// The proof's wire bytes.
+    pub proof: Vec<u8>,
 }
 
 /// A stored equivocation proof.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EquivocationRecord {
-    /// The instrument.
-    pub instrument: InstrumentId,
-    /// The sequence signed twice.
-    pub sequence: u32,
-    /// The key that signed twice.
-    pub signer: PublicKey,
-    /// The wire bytes of the `EquivocationProof`.
-    pub proof: Vec<u8>,
+pub type EquivocationRecord = ProofRecord;
+
+/// Which misuse a [`ProofRecord`] proves: its table, and what the flag
+/// and the deny list say. Both kinds are recorded by one routine per
+/// backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProofKind {
+    /// `EquivocationProof`.
+    DoubleTransfer,
+    /// `UsedAfterTransferProof`.
+    UsedAfterTransfer,
+}
+
+impl ProofKind {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Self::DoubleTransfer => "equivocations",
+            Self::UsedAfterTransfer => "used_after_transfer",
+        }
+    }
+    pub(crate) fn flag_reason(self, r: &ProofRecord) -> String {
+        match self {
+            Self::DoubleTransfer => {
+                format!("signed two endorsements of {} at sequence {}", r.instrument, r.sequence)
+            }
+            Self::UsedAfterTransfer => {
+                format!("presented {} at sequence {} after passing it on", r.instrument, r.sequence)
+            }
+        }
+    }
+    pub(crate) fn deny_reason(self) -> &'static str {
+        match self {
+            Self::DoubleTransfer => "equivocation",
+            Self::UsedAfterTransfer => "used after transfer",
+        }
+    }
 }
 
 /// Something a wallet learns at its next sync.
@@ -359,6 +416,10 @@ pub struct ExaminationRow {
     pub status: Status,
     /// When it happened.
     pub examined_at: Timestamp,
+    /// The wire bytes of the holder's signed answer (`Signed<PresentationBody>`)
+    /// of an admission settled from a bag; `None` for refusals and for
+    /// certificates a wallet reported (they carry no answer).
+    pub answer: Option<Vec<u8>>,
 }
 
 /// A gate's examination certificate a wallet uploaded.
@@ -383,6 +444,11 @@ pub struct SaleRefund {
     pub buyer: PublicKey,
     /// `elsewhere`, `double_sale` or `deadline`.
     pub reason: String,
+    /// The items (instrument, sequence of the link that would deliver it)
+    /// that had no registered link when the sale was judged. The refund
+    /// locks their rows and is refused with [`StoreError::SaleChanged`] if
+    /// any has one now.
+    pub awaiting: Vec<(InstrumentId, u32)>,
 }
 
 /// A stored double-sale proof.
@@ -500,6 +566,19 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<EquivocationOutcome>;
     /// Stored proofs for an instrument.
     fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>>;
+    /// Stores a used-after-transfer proof and acts on it as
+    /// [`RegistryStore::record_equivocation`] does (the same code): flags
+    /// its signer, optionally denies the instrument, leaves the notices —
+    /// all only the first time this proof is seen.
+    fn record_used_after_transfer(
+        &self,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome>;
+    /// Stored used-after-transfer proofs for an instrument.
+    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>>;
     /// Why a key is flagged, if it is.
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>>;
 
@@ -563,6 +642,10 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<BagSettled>;
     /// A gate's totals.
     fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement>;
+    /// The stored answers (`ExaminationRow::answer`) of the admissions of
+    /// `ids` settled from bags, as `(instrument, answer bytes)`. A plain
+    /// read: settled records never change.
+    fn admitted_answers(&self, ids: &[InstrumentId]) -> StoreResult<Vec<(InstrumentId, Vec<u8>)>>;
     /// Records an examination certificate a wallet uploaded, and its state
     /// change (uses left, status) when the gate admitted, in one
     /// transaction. `Ok((false, row))` and no change when it was reported
@@ -584,7 +667,10 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// Refunds a sale: records it and applies `exchange` (the payment notes
     /// spent, fresh notes issued) in one transaction.
     /// [`StoreError::DuplicateReference`] and no change when the sale was
-    /// refunded before.
+    /// refunded before; [`StoreError::SaleChanged`] and no change when an
+    /// item it is `awaiting` got a registered link (checked under the
+    /// item's row lock, so a delivery racing the refund either commits
+    /// first and is seen, or waits and then sees the refund).
     fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64>;
     /// The offers among `offers` whose sale was refunded.
     fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>>;
@@ -632,6 +718,7 @@ pub(crate) fn report_from(instrument: InstrumentId, c: ReportColumns<'_>) -> Sto
             uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
             status: status_from(status)?,
             examined_at: to_u64(examined_at)?,
+            answer: None,
         },
         gate: key_from(gate)?,
         counter: to_u32(counter)?,

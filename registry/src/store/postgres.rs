@@ -10,9 +10,9 @@ use super::logic::{self, ChainTx, Tx};
 use super::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
     ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix,
-    digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64, to_u32,
-    to_u64,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
+    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
+    status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Transaction};
@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_reported_examinations.sql"),
     include_str!("../../migrations/postgres/0007_sales.sql"),
     include_str!("../../migrations/postgres/0008_bag_digest.sql"),
+    include_str!("../../migrations/postgres/0009_used_after_transfer.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -53,6 +54,7 @@ const TABLES: &[&str] = &[
     "reported_examinations",
     "sale_refunds",
     "double_sales",
+    "used_after_transfer",
 ];
 
 /// Idle connections kept for reuse.
@@ -205,6 +207,77 @@ impl PostgresRegistry {
         let out = f(&mut client).map_err(|f| f.error);
         self.give_back(client);
         out
+    }
+}
+
+impl PostgresRegistry {
+    /// Stores a proof of either kind and acts on it, once: flags the
+    /// signer, denies the instrument if asked, leaves the notices.
+    fn record_proof(
+        &self,
+        kind: ProofKind,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                &format!(
+                    "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES ($1, $2, \
+                     $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    kind.table()
+                ),
+                &[
+                    &record.instrument.as_bytes().as_slice(),
+                    &i64::from(record.sequence),
+                    &Digest::of(&record.proof).as_bytes().as_slice(),
+                    &record.signer.as_bytes().as_slice(),
+                    &record.proof,
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            tx.tx.execute(
+                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                &[&record.signer.as_bytes().as_slice(), &kind.flag_reason(record), &to_i64(now)?],
+            )?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&mut tx.tx, &record.instrument, kind.deny_reason(), now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&mut tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
+    }
+
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT sequence, signer, proof FROM {} WHERE instrument = $1 ORDER BY sequence, proof_digest",
+                    kind.table()
+                ),
+                &[&id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(|r| {
+                let signer: Vec<u8> = r.try_get(1)?;
+                Ok(ProofRecord {
+                    instrument: *id,
+                    sequence: to_u32(r.try_get(0)?)?,
+                    signer: key_from(&signer)?,
+                    proof: r.try_get(2)?,
+                })
+            })
+            .collect()
+        })
     }
 }
 
@@ -512,6 +585,14 @@ impl ChainTx for Shared<'_, '_> {
             Ok(())
         })
     }
+
+    fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool> {
+        self.run(|tx| {
+            Ok(tx
+                .query_opt("SELECT 1 FROM sale_refunds WHERE offer_id = $1", &[&offer.as_bytes().as_slice()])?
+                .is_some())
+        })
+    }
 }
 
 impl logic::BulkChainTx for Shared<'_, '_> {
@@ -606,6 +687,21 @@ impl logic::BulkChainTx for Shared<'_, '_> {
             Ok(())
         })
     }
+
+    fn refunded_sales(&mut self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
+        let ids: Vec<&[u8]> = offers.iter().map(|o| o.as_bytes().as_slice()).collect();
+        self.run(|tx| refunded_in(tx, &ids))
+    }
+}
+
+/// The offers among `ids` whose sale was refunded.
+fn refunded_in(c: &mut impl postgres::GenericClient, ids: &[&[u8]]) -> Result<Vec<ExchangeId>, Failure> {
+    let mut out = Vec::new();
+    for row in c.query("SELECT offer_id FROM sale_refunds WHERE offer_id = ANY($1)", &[&ids])? {
+        let id: Vec<u8> = row.try_get(0)?;
+        out.push(ExchangeId::from_slice(&id).ok_or_else(|| StoreError::Corrupt("offer id".into()))?);
+    }
+    Ok(out)
 }
 
 impl Tx for Shared<'_, '_> {
@@ -883,62 +979,25 @@ impl RegistryStore for PostgresRegistry {
         notices: &[Notice],
         now: Timestamp,
     ) -> StoreResult<EquivocationOutcome> {
-        self.write(|tx| {
-            let n = tx.tx.execute(
-                "INSERT INTO equivocations (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES \
-                 ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                &[
-                    &record.instrument.as_bytes().as_slice(),
-                    &i64::from(record.sequence),
-                    &Digest::of(&record.proof).as_bytes().as_slice(),
-                    &record.signer.as_bytes().as_slice(),
-                    &record.proof,
-                    &to_i64(now)?,
-                ],
-            )?;
-            if n == 0 {
-                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
-            }
-            tx.tx.execute(
-                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-                &[
-                    &record.signer.as_bytes().as_slice(),
-                    &format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
-                    &to_i64(now)?,
-                ],
-            )?;
-            let denied_at_version = if deny {
-                let (version, added) = deny_in(&mut tx.tx, &record.instrument, "equivocation", now)?;
-                added.then_some(version)
-            } else {
-                None
-            };
-            for notice in notices {
-                push_notice_in(&mut tx.tx, notice)?;
-            }
-            Ok(EquivocationOutcome { new: true, denied_at_version })
-        })
+        self.record_proof(ProofKind::DoubleTransfer, record, deny, notices, now)
     }
 
     fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
-        self.read(|c| {
-            c.query(
-                "SELECT sequence, signer, proof FROM equivocations WHERE instrument = $1 ORDER BY sequence, \
-                 proof_digest",
-                &[&id.as_bytes().as_slice()],
-            )?
-            .iter()
-            .map(|r| {
-                let signer: Vec<u8> = r.try_get(1)?;
-                Ok(EquivocationRecord {
-                    instrument: *id,
-                    sequence: to_u32(r.try_get(0)?)?,
-                    signer: key_from(&signer)?,
-                    proof: r.try_get(2)?,
-                })
-            })
-            .collect()
-        })
+        self.proofs(ProofKind::DoubleTransfer, id)
+    }
+
+    fn record_used_after_transfer(
+        &self,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.record_proof(ProofKind::UsedAfterTransfer, record, deny, notices, now)
+    }
+
+    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.proofs(ProofKind::UsedAfterTransfer, id)
     }
 
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
@@ -1188,7 +1247,7 @@ impl RegistryStore for PostgresRegistry {
             for r in records {
                 let n = tx.tx.execute(
                     "INSERT INTO examinations (certificate, gate, bag_number, instrument, admitted, uses_left, status, \
-                     examined_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                     examined_at, answer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
                     &[
                         &r.certificate.as_bytes().as_slice(),
                         &gate.as_bytes().as_slice(),
@@ -1198,6 +1257,7 @@ impl RegistryStore for PostgresRegistry {
                         &i64::from(r.uses_left),
                         &status_str(r.status),
                         &to_i64(r.examined_at)?,
+                        &r.answer,
                     ],
                 )?;
                 if n == 0 {
@@ -1210,6 +1270,23 @@ impl RegistryStore for PostgresRegistry {
             let settlement =
                 Settlement { bags: 1, admitted: admitted as u64, refused: records.len() as u64 - admitted as u64 };
             Ok(BagSettled { settlement, replayed: false })
+        })
+    }
+
+    fn admitted_answers(&self, ids: &[InstrumentId]) -> StoreResult<Vec<(InstrumentId, Vec<u8>)>> {
+        let wanted: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
+        self.read(|c| {
+            c.query(
+                "SELECT instrument, answer FROM examinations WHERE instrument = ANY($1) AND answer IS NOT NULL ORDER BY \
+                 instrument, examined_at, certificate",
+                &[&wanted],
+            )?
+            .iter()
+            .map(|r| {
+                let id: Vec<u8> = r.try_get(0)?;
+                Ok((id_from(&id)?, r.try_get(1)?))
+            })
+            .collect()
         })
     }
 
@@ -1349,6 +1426,9 @@ impl RegistryStore for PostgresRegistry {
     fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
         let before = self.balance(&exchange.account, &exchange.currency)?;
         self.write(|tx| {
+            let mut shared = Shared(tx, None);
+            let checked = logic::check_refund(&mut shared, refund);
+            shared.finish(checked)?;
             let n = tx.tx.execute(
                 "INSERT INTO sale_refunds (offer_id, buyer, reason, refunded_at) VALUES ($1, $2, $3, $4) ON CONFLICT \
                  DO NOTHING",
@@ -1370,14 +1450,7 @@ impl RegistryStore for PostgresRegistry {
 
     fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
         let ids: Vec<&[u8]> = offers.iter().map(|o| o.as_bytes().as_slice()).collect();
-        self.read(|c| {
-            let mut out = Vec::new();
-            for row in c.query("SELECT offer_id FROM sale_refunds WHERE offer_id = ANY($1)", &[&ids])? {
-                let id: Vec<u8> = row.try_get(0)?;
-                out.push(ExchangeId::from_slice(&id).ok_or_else(|| StoreError::Corrupt("offer id".into()))?);
-            }
-            Ok(out)
-        })
+        self.read(|c| refunded_in(c, &ids))
     }
 
     fn record_double_sale(&self, record: &DoubleSaleRecord, notices: &[Notice], now: Timestamp) -> StoreResult<bool> {

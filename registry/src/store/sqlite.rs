@@ -6,9 +6,9 @@ use super::logic::{self, ChainTx, Tx};
 use super::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
     ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix,
-    digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64, to_u32,
-    to_u64,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
+    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
+    status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_reported_examinations.sql"),
     include_str!("../../migrations/sqlite/0007_sales.sql"),
     include_str!("../../migrations/sqlite/0008_bag_digest.sql"),
+    include_str!("../../migrations/sqlite/0009_used_after_transfer.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -50,6 +51,7 @@ const TABLES: &[&str] = &[
     "reported_examinations",
     "sale_refunds",
     "double_sales",
+    "used_after_transfer",
 ];
 
 /// The registry on one SQLite file.
@@ -130,6 +132,73 @@ impl SqliteRegistry {
 }
 
 impl SqliteRegistry {
+    /// Stores a proof of either kind and acts on it, once: flags the
+    /// signer, denies the instrument if asked, leaves the notices.
+    fn record_proof(
+        &self,
+        kind: ProofKind,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES (?1, \
+                         ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                        kind.table()
+                    ),
+                    params![
+                        record.instrument.as_bytes(),
+                        record.sequence,
+                        Digest::of(&record.proof).as_bytes(),
+                        record.signer.as_bytes(),
+                        record.proof,
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            flag_in(&tx.tx, &record.signer, &kind.flag_reason(record), now)?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&tx.tx, &record.instrument, kind.deny_reason(), now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
+    }
+
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT sequence, signer, proof FROM {} WHERE instrument = ?1 ORDER BY sequence, proof_digest",
+                    kind.table()
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id.as_bytes()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (seq, signer, proof) = r.map_err(backend)?;
+                Ok(ProofRecord { instrument: *id, sequence: to_u32(seq)?, signer: key_from(&signer)?, proof })
+            })
+            .collect()
+        })
+    }
+
     fn events_where(&self, event_id: Option<&str>) -> StoreResult<Vec<EventRow>> {
         self.with(|c| {
             let mut stmt = c
@@ -482,6 +551,14 @@ impl ChainTx for SqliteTx<'_> {
             .map_err(backend)?;
         Ok(())
     }
+
+    fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM sale_refunds WHERE offer_id = ?1")
+            .map_err(backend)?
+            .exists(params![offer.as_bytes()])
+            .map_err(backend)
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -739,63 +816,25 @@ impl RegistryStore for SqliteRegistry {
         notices: &[Notice],
         now: Timestamp,
     ) -> StoreResult<EquivocationOutcome> {
-        self.write(|tx| {
-            let n = tx
-                .tx
-                .execute(
-                    "INSERT INTO equivocations (instrument, sequence, proof_digest, signer, proof, recorded_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                    params![
-                        record.instrument.as_bytes(),
-                        record.sequence,
-                        Digest::of(&record.proof).as_bytes(),
-                        record.signer.as_bytes(),
-                        record.proof,
-                        to_i64(now)?
-                    ],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
-            }
-            flag_in(
-                &tx.tx,
-                &record.signer,
-                &format!("signed two endorsements of {} at sequence {}", record.instrument, record.sequence),
-                now,
-            )?;
-            let denied_at_version = if deny {
-                let (version, added) = deny_in(&tx.tx, &record.instrument, "equivocation", now)?;
-                added.then_some(version)
-            } else {
-                None
-            };
-            for notice in notices {
-                push_notice_in(&tx.tx, notice)?;
-            }
-            Ok(EquivocationOutcome { new: true, denied_at_version })
-        })
+        self.record_proof(ProofKind::DoubleTransfer, record, deny, notices, now)
     }
 
     fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT sequence, signer, proof FROM equivocations WHERE instrument = ?1 ORDER BY sequence, \
-                     proof_digest",
-                )
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![id.as_bytes()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
-                })
-                .map_err(backend)?;
-            rows.map(|r| {
-                let (seq, signer, proof) = r.map_err(backend)?;
-                Ok(EquivocationRecord { instrument: *id, sequence: to_u32(seq)?, signer: key_from(&signer)?, proof })
-            })
-            .collect()
-        })
+        self.proofs(ProofKind::DoubleTransfer, id)
+    }
+
+    fn record_used_after_transfer(
+        &self,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.record_proof(ProofKind::UsedAfterTransfer, record, deny, notices, now)
+    }
+
+    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.proofs(ProofKind::UsedAfterTransfer, id)
     }
 
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
@@ -1054,7 +1093,7 @@ impl RegistryStore for SqliteRegistry {
                     .tx
                     .execute(
                         "INSERT INTO examinations (certificate, gate, bag_number, instrument, admitted, uses_left, \
-                         status, examined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                         status, examined_at, answer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                         params![
                             r.certificate.as_bytes(),
                             gate.as_bytes(),
@@ -1063,7 +1102,8 @@ impl RegistryStore for SqliteRegistry {
                             r.admitted,
                             r.uses_left,
                             status_str(r.status),
-                            to_i64(r.examined_at)?
+                            to_i64(r.examined_at)?,
+                            r.answer
                         ],
                     )
                     .map_err(backend)?;
@@ -1077,6 +1117,24 @@ impl RegistryStore for SqliteRegistry {
             let settlement =
                 Settlement { bags: 1, admitted: admitted as u64, refused: (records.len() - admitted) as u64 };
             Ok(BagSettled { settlement, replayed: false })
+        })
+    }
+
+    fn admitted_answers(&self, ids: &[InstrumentId]) -> StoreResult<Vec<(InstrumentId, Vec<u8>)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT answer FROM examinations WHERE instrument = ?1 AND answer IS NOT NULL ORDER BY examined_at, \
+                     certificate",
+                )
+                .map_err(backend)?;
+            let mut out = Vec::new();
+            for id in ids {
+                for answer in stmt.query_map(params![id.as_bytes()], |r| r.get::<_, Vec<u8>>(0)).map_err(backend)? {
+                    out.push((*id, answer.map_err(backend)?));
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -1240,6 +1298,7 @@ impl RegistryStore for SqliteRegistry {
     fn refund_sale(&self, refund: &SaleRefund, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64> {
         let before = self.balance(&exchange.account, &exchange.currency)?;
         self.write(|tx| {
+            logic::check_refund(tx, refund)?;
             let n = tx
                 .tx
                 .execute(

@@ -21,7 +21,8 @@ use tessera_core::{Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestam
 use tessera_registry::store::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
     ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult, StoredPrefix,
+    NoteExchange, Notice, Party, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
+    StoredPrefix,
 };
 
 /// When the injected crash strikes relative to the write.
@@ -185,6 +186,18 @@ impl RegistryStore for CrashingStore {
     fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
         self.read(|s| s.equivocations(id))
     }
+    fn record_used_after_transfer(
+        &self,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome> {
+        self.write("record_used_after_transfer", |s| s.record_used_after_transfer(record, deny, notices, now))
+    }
+    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.read(|s| s.used_after_transfers(id))
+    }
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
         self.read(|s| s.flagged(key))
     }
@@ -257,6 +270,9 @@ impl RegistryStore for CrashingStore {
     }
     fn settlement(&self, gate: &PublicKey) -> StoreResult<Settlement> {
         self.read(|s| s.settlement(gate))
+    }
+    fn admitted_answers(&self, ids: &[InstrumentId]) -> StoreResult<Vec<(InstrumentId, Vec<u8>)>> {
+        self.read(|s| s.admitted_answers(ids))
     }
     fn report_examination(&self, report: &ExaminationReport, now: Timestamp) -> StoreResult<(bool, InstrumentRow)> {
         self.write("report_examination", |s| s.report_examination(report, now))
