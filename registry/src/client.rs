@@ -571,6 +571,25 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
         self.import_all(&r.instruments)
     }
 
+    /// Exchanges notes for fresh ones of the same total value in
+    /// `denominations` (to split a note for exact payment, or merge small
+    /// ones), each to a fresh holder key.
+    pub fn refresh(&mut self, notes: &[InstrumentId], denominations: &[u64]) -> Result<Vec<InstrumentId>, ClientError> {
+        let mut holders = Vec::new();
+        for _ in denominations {
+            holders.push(self.wallet.new_holder_key()?.to_hex());
+        }
+        let encoded = self.endorse_to_registry(notes)?;
+        let account = self.account()?;
+        let r: wire::InstrumentsResponse = self.client.post(
+            "/money/refresh",
+            &account,
+            &wire::RefreshRequest { notes: encoded, denominations: denominations.to_vec(), holders },
+        )?;
+        self.confirm(notes)?;
+        self.import_all(&r.instruments)
+    }
+
     /// Redeems notes to the account (and out of the system with `payout`).
     pub fn redeem(&mut self, notes: &[InstrumentId], payout: bool) -> Result<u64, ClientError> {
         let encoded = self.endorse_to_registry(notes)?;

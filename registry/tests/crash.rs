@@ -142,7 +142,8 @@ impl Node {
 enum Flow {
     /// alice → bob → carol offline, then each reconciles.
     Reconcile,
-    /// Withdraw notes, buy a ticket with them, refund it, redeem a note.
+    /// Withdraw notes, buy a ticket with them, refund it, refresh one of
+    /// the refund's notes, redeem the other.
     SaleAndRefund,
     /// alice leaves a ticket at the registry for bob, who accepts.
     GiftAccepted,
@@ -361,8 +362,15 @@ fn sale_and_refund(run: &mut Run) {
     step(run, "alice withdraws", |r| r.session("alice").withdraw("EUR", 3000).unwrap());
     let ticket = step(run, "alice buys", |r| r.session("alice").buy("finals", "north", None).unwrap());
     let notes = step(run, "alice refunds", |r| r.session("alice").refund(&ticket).unwrap());
+    // The refund's 500 note, split into 200 + 200 + 100.
+    let five_hundred = notes.iter().copied().find(|n| {
+        run.wallet("alice").instrument(n).unwrap().instrument.attributes().amount().map(|a| a.minor) == Some(500)
+    });
+    let five_hundred = five_hundred.expect("the refund gives 2000 + 500");
+    step(run, "alice refreshes", |r| r.session("alice").refresh(&[five_hundred], &[200, 200, 100]).unwrap());
     let before = run.node.crash.lock().unwrap().is_some();
-    let redeemed = step(run, "alice redeems", |r| r.session("alice").redeem(&notes[..1], false));
+    let two_thousand: Vec<InstrumentId> = notes.into_iter().filter(|n| *n != five_hundred).collect();
+    let redeemed = step(run, "alice redeems", |r| r.session("alice").redeem(&two_thousand, false));
     if let Err(e) = redeemed {
         // A redemption that committed before the crash is answered, when
         // retried, that its notes are spent: the account has the value, and
