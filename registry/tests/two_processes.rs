@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::serve;
+use common::{TestDatabase, open_finals, serve};
 use tessera_core::{ExchangeId, Instrument, LocalSigner, PublicKey, Signed, Signer, Wire};
 use tessera_registry::client::{ClientError, RegistryClient};
 use tessera_registry::embedded::signers_from_seed;
@@ -20,52 +20,16 @@ use tessera_registry::{PostgresRegistry, wire};
 #[test]
 #[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
 fn two_registries_never_register_twice_or_lose_money() {
-    let base = std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .expect("TESSERA_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test.d/40-registry.sh sets it)");
-    // A database of its own.
-    let db = format!("twoproc_{}", std::process::id());
-    let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap();
-    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{prefix}/{db}");
-
+    let db = TestDatabase::create("twoproc");
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("registry.key");
     std::fs::write(&key_file, hex::encode([11u8; 32])).unwrap();
-    let (a, url_a) = serve(&url, &key_file);
-    let (b, url_b) = serve(&url, &key_file);
+    let (a, url_a) = serve(&db.url, &key_file);
+    let (b, url_b) = serve(&db.url, &key_file);
     let (ca, cb) = (RegistryClient::new(&url_a), RegistryClient::new(&url_b));
     let (operator, _) = signers_from_seed(&[11; 32]);
     let organiser = LocalSigner::from_seed(&[12; 32]);
-    let _: wire::PartyResponse = ca
-        .post(
-            "/admin/parties",
-            &operator,
-            &wire::PartyRequest {
-                key: organiser.public_key().to_hex(),
-                role: "issuer".into(),
-                name: "Arena".into(),
-                not_after: u64::MAX / 2,
-            },
-        )
-        .unwrap();
-    let _: serde_json::Value = cb
-        .post(
-            "/events",
-            &organiser,
-            &wire::EventJson {
-                event_id: "ev".into(),
-                title: "Ev".into(),
-                zones: vec!["z".into()],
-                valid_from: 0,
-                valid_until: u64::MAX / 2,
-                price: wire::AmountJson { currency: "EUR".into(), minor: 100 },
-                transferable: true,
-                uses: 1,
-            },
-        )
-        .unwrap();
+    open_finals(&cb, &operator, &organiser, &["z"], 100);
 
     // Tickets, each endorsed twice by its holder: one branch per process.
     const TICKETS: usize = 24;
@@ -77,7 +41,7 @@ fn two_registries_never_register_twice_or_lose_money() {
                 "/issue/ticket",
                 &organiser,
                 &wire::IssueTicketRequest {
-                    event_id: "ev".into(),
+                    event_id: "finals".into(),
                     zone: "z".into(),
                     seat: None,
                     holder: holder.public_key().to_hex(),
@@ -167,7 +131,7 @@ fn two_registries_never_register_twice_or_lose_money() {
     });
     drop((a, b));
 
-    let store = PostgresRegistry::open(&url).unwrap();
+    let store = PostgresRegistry::open(&db.url).unwrap();
     let mut registered = 0;
     let mut conflicts = 0;
     for r in results_a.iter().chain(results_b.iter()) {
@@ -189,5 +153,4 @@ fn two_registries_never_register_twice_or_lose_money() {
     assert_eq!(t.paid_in - t.paid_out, t.balances + t.active_notes, "{t:?}");
     assert_eq!((t.paid_in, t.paid_out, t.active_notes), (8500, 8500, 0));
     drop(store);
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).unwrap();
 }

@@ -78,3 +78,34 @@ pub fn open_finals(
         )
         .unwrap();
 }
+
+/// A database of its own on the PostgreSQL server `TESSERA_TEST_POSTGRES_URL`
+/// names (`<name>_<pid>`), dropped with the value.
+pub struct TestDatabase {
+    admin: postgres::Client,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates it afresh; fails without `TESSERA_TEST_POSTGRES_URL`.
+    pub fn create(name: &str) -> Self {
+        let base = std::env::var("TESSERA_TEST_POSTGRES_URL").expect(
+            "TESSERA_TEST_POSTGRES_URL must name a PostgreSQL database (scripts/test.d/40-registry.sh sets it)",
+        );
+        let name = format!("{name}_{}", std::process::id());
+        let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let (prefix, _) = base.rsplit_once('/').unwrap();
+        let url = format!("{prefix}/{name}");
+        Self { admin, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = self.admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
