@@ -408,12 +408,23 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
     }
 
     /// Endorses instruments to the registry's issuer key (payment, refund,
-    /// redemption). They stay pending-out until the registry answers.
+    /// redemption). They stay pending-out until the registry answers; one
+    /// pending out to the registry already is sent as it is.
     fn endorse_to_registry(&mut self, ids: &[InstrumentId]) -> Result<Vec<String>, ClientError> {
         let to = self.issuer_key()?;
         let mut out = Vec::new();
         for id in ids {
-            let inst = self.wallet.endorse(id, to, ExchangeId::NONE, ExchangeId::NONE)?;
+            // Endorsed to the registry already by a call whose request never
+            // got an answer (the registry was down past the client's
+            // retries): send that endorsement again, so calling the flow
+            // again resumes it. The registry is idempotent for it.
+            let record = self.wallet.instrument(id)?;
+            let inst = if record.holding == tessera_core::store::Holding::PendingOut && record.instrument.holder() == to
+            {
+                record.instrument
+            } else {
+                self.wallet.endorse(id, to, ExchangeId::NONE, ExchangeId::NONE)?
+            };
             out.push(wire::b64(&inst.to_bytes()));
         }
         Ok(out)

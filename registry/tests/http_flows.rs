@@ -1140,3 +1140,35 @@ fn stale_copy_in_a_bag_settled_before_the_buyer_reconciles_is_proven_when_the_bu
     WalletSession::new(&mut bob, s.client.clone()).sync().unwrap();
     assert_eq!(store.dump().unwrap(), before, "reconciling again changes nothing");
 }
+
+/// A refund, a gift or a redemption whose request never reached a
+/// registry that answers (down past the client's retries) leaves the
+/// instrument endorsed to the registry, pending out: calling the flow again
+/// sends that endorsement again and completes it (before, the second call
+/// was refused `NotHeld`, and the instrument stayed pending out for good).
+#[test]
+fn a_refund_or_gift_that_never_reached_the_registry_resumes_when_called_again() {
+    let s = setup();
+    let mut alice = wallet(s.dir.path(), "alice");
+    let mut bob = wallet(s.dir.path(), "bob");
+    for w in [&mut alice, &mut bob] {
+        WalletSession::new(w, s.client.clone()).sync().unwrap();
+    }
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    a.top_up("EUR", 5000, "card-resume").unwrap();
+    let refunded = a.buy("finals", "north", None).unwrap();
+    let gifted = a.buy("finals", "south", None).unwrap();
+    // Both flows endorsed the instrument to the registry, then their request
+    // was lost (what a session leaves when the registry never answers).
+    for id in [&refunded, &gifted] {
+        alice.endorse(id, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+        assert_eq!(alice.instrument(id).unwrap().holding, tessera_core::store::Holding::PendingOut);
+    }
+    // …and complete when called again against the registry.
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
+    assert_eq!(a.refund(&refunded).unwrap().len(), 2, "2000 + 500");
+    a.gift(&gifted, &bob.account_key()).unwrap();
+    assert_eq!(status(&s.client, &refunded).status, "refunded");
+    assert_eq!(WalletSession::new(&mut bob, s.client.clone()).pending_gifts().unwrap().len(), 1);
+    money_balances(&s);
+}
