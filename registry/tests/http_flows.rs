@@ -233,18 +233,28 @@ fn openapi_document_matches_docs() {
     assert_eq!(health["status"], "ok");
 }
 
-#[test]
-fn gift_through_the_registry_is_never_in_two_places() {
-    let s = setup();
+/// Alice and Bob synced; Alice topped up and bought two tickets (north, south).
+fn alice_with_two_tickets(
+    s: &Setup,
+    payment: &str,
+) -> (Wallet<SqliteStore>, Wallet<SqliteStore>, tessera_core::InstrumentId, tessera_core::InstrumentId) {
     let mut alice = wallet(s.dir.path(), "alice");
     let mut bob = wallet(s.dir.path(), "bob");
     for w in [&mut alice, &mut bob] {
         WalletSession::new(w, s.client.clone()).sync().unwrap();
     }
     let mut a = WalletSession::new(&mut alice, s.client.clone());
-    a.top_up("EUR", 5000, "card-g").unwrap();
-    let first = a.buy("finals", "north", None).unwrap();
-    let second = a.buy("finals", "south", None).unwrap();
+    a.top_up("EUR", 5000, payment).unwrap();
+    let north = a.buy("finals", "north", None).unwrap();
+    let south = a.buy("finals", "south", None).unwrap();
+    (alice, bob, north, south)
+}
+
+#[test]
+fn gift_through_the_registry_is_never_in_two_places() {
+    let s = setup();
+    let (mut alice, mut bob, first, second) = alice_with_two_tickets(&s, "card-g");
+    let mut a = WalletSession::new(&mut alice, s.client.clone());
     let bob_account = bob.account_key();
     let g1 = a.gift(&first, &bob_account).unwrap();
     let g2 = a.gift(&second, &bob_account).unwrap();
@@ -1149,15 +1159,7 @@ fn stale_copy_in_a_bag_settled_before_the_buyer_reconciles_is_proven_when_the_bu
 #[test]
 fn a_refund_or_gift_that_never_reached_the_registry_resumes_when_called_again() {
     let s = setup();
-    let mut alice = wallet(s.dir.path(), "alice");
-    let mut bob = wallet(s.dir.path(), "bob");
-    for w in [&mut alice, &mut bob] {
-        WalletSession::new(w, s.client.clone()).sync().unwrap();
-    }
-    let mut a = WalletSession::new(&mut alice, s.client.clone());
-    a.top_up("EUR", 5000, "card-resume").unwrap();
-    let refunded = a.buy("finals", "north", None).unwrap();
-    let gifted = a.buy("finals", "south", None).unwrap();
+    let (mut alice, mut bob, refunded, gifted) = alice_with_two_tickets(&s, "card-resume");
     // Both flows endorsed the instrument to the registry, then their request
     // was lost (what a session leaves when the registry never answers).
     for id in [&refunded, &gifted] {
