@@ -28,6 +28,7 @@ fn an_offline_event_with_partitions_and_cheats_reconciles_with_every_cheat_named
     assert_eq!(report.wrongly_named, 0, "a proof named a key that did not cheat");
     assert_eq!(report.double_transfers_unproven, 0, "a double transfer went unproven");
     assert_eq!(report.stale_unproven, 0, "a stale copy admitted after its sale went unproven");
+    assert_eq!(report.stale_unflagged_by_registry, 0, "the registry did not act on a used-after-transfer proof");
     assert!(report.used_after_transfer > 0, "no stale copy got in first: the case was not met");
     assert!(report.double_entries_across > 0, "no partition let a cheat through: the partitions were not met");
     assert!(report.mesh_double_entries > 0, "the heals reported no double entry");

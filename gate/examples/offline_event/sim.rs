@@ -165,6 +165,9 @@ pub struct Report {
     pub double_transfers_unproven: usize,
     /// Stale copies admitted after the transfer without a proof (target 0).
     pub stale_unproven: usize,
+    /// Stale copies proven here that the registry itself did not store a
+    /// used-after-transfer proof for and act on (target 0).
+    pub stale_unflagged_by_registry: usize,
     /// Most parts the mesh was in at once.
     pub max_parts: usize,
     /// Wall time of each phase, seconds.
@@ -791,6 +794,13 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
             }
         }
     }
+    // The registry builds the same proofs itself (at bag upload, or when
+    // the buyer's link is registered after the bag) and acts on them.
+    for id in &proven_stale {
+        if venue.registry.store().used_after_transfers(id)?.is_empty() {
+            report.stale_unflagged_by_registry += 1;
+        }
+    }
     for (id, key) in &expected_double_transfers {
         if !proven_forks.contains(&(*id, *key)) {
             report.double_transfers_unproven += 1;
@@ -955,6 +965,10 @@ pub fn table(config: &Config, report: &Report) -> String {
     row("used-after-transfer proofs (records × registered links)", report.used_after_transfer.to_string());
     row("double transfers left unproven (target 0)", report.double_transfers_unproven.to_string());
     row("stale copies admitted and left unproven (target 0)", report.stale_unproven.to_string());
+    row(
+        "stale copies proven but not acted on by the registry (target 0)",
+        report.stale_unflagged_by_registry.to_string(),
+    );
     row("proofs naming a key that did not cheat (target 0)", report.wrongly_named.to_string());
     row(
         "wall time: setup / event / reconciliation",
