@@ -148,6 +148,7 @@ impl From<CoreWalletError> for WalletError {
             CoreWalletError::NotHeld { .. } => Self::NotHeld { error_message },
             CoreWalletError::NotTransferable(_) => Self::NotTransferable { error_message },
             CoreWalletError::Inconsistent(_) => Self::Inconsistent { error_message },
+            CoreWalletError::BadPolicy(_) => Self::InvalidInput { error_message },
         }
     }
 }
@@ -238,6 +239,11 @@ pub enum TransferError {
     /// No set of held notes pays with change the seller can give.
     #[error("{error_message}")]
     CannotMakeChange { error_message: String },
+    /// Taking an instrument would put it past this wallet's offline policy
+    /// (too many unreconciled hops, too large a note): the sender syncs
+    /// with the registry first, or pays with smaller notes.
+    #[error("{error_message}")]
+    OverOfflineLimit { error_message: String },
     /// Stored exchange state does not decode.
     #[error("{error_message}")]
     Corrupt { error_message: String },
@@ -276,6 +282,7 @@ impl From<CoreTransferError> for TransferError {
             E::BadItems(_) | E::BadTerms(_) => Self::BadOffer { error_message },
             E::InsufficientFunds { .. } => Self::InsufficientFunds { error_message },
             E::CannotMakeChange => Self::CannotMakeChange { error_message },
+            E::OverOfflineLimit(_) => Self::OverOfflineLimit { error_message },
             E::Corrupt(_) => Self::Corrupt { error_message },
         }
     }

@@ -209,6 +209,28 @@ impl From<core_store::HistoryEntry> for HistoryEntry {
     }
 }
 
+/// What a wallet takes from a peer while nothing is reconciled with the
+/// registry (DESIGN §2): at most `max_unreconciled_hops` endorsements after
+/// the last registered certificate, and notes of at most `max_note_value`
+/// minor units. A transfer past it is refused with `OverOfflineLimit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct OfflinePolicy {
+    /// Most endorsements after the genesis or registered certificate (0–64).
+    pub max_unreconciled_hops: u32,
+    /// Largest note, in minor units of its currency.
+    pub max_note_value: u64,
+}
+
+impl From<tessera_core::presentation::OfflinePolicy> for OfflinePolicy {
+    fn from(p: tessera_core::presentation::OfflinePolicy) -> Self {
+        Self {
+            // At most MAX_LINKS (64): the wallet refuses a larger setting.
+            max_unreconciled_hops: u32::try_from(p.max_unreconciled_hops).unwrap_or(u32::MAX),
+            max_note_value: p.max_note_value,
+        }
+    }
+}
+
 /// What the registry last recorded about an instrument's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct InstrumentState {

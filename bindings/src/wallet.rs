@@ -15,7 +15,7 @@
 use crate::error::WalletError;
 use crate::keystore::{Keystore, KeystoreKeyProvider};
 use crate::runtime::{self, Unavailable};
-use crate::types::{Balance, HistoryEntry, InstrumentSummary, VerifiedInstrument};
+use crate::types::{Balance, HistoryEntry, InstrumentSummary, OfflinePolicy, VerifiedInstrument};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tessera_core::clock::SystemClock;
 use tessera_core::presentation::WalletCard;
@@ -216,6 +216,22 @@ impl Wallet {
     /// Installs a deny list signed by the pinned registry.
     pub fn install_deny_list(&self, bytes: Vec<u8>) -> Result<(), WalletError> {
         Ok(self.with(move |w| w.install_deny_list(&bytes))??)
+    }
+
+    /// What this wallet takes from a peer while nothing is reconciled:
+    /// 8 hops and notes up to 100.00 until the app sets another.
+    pub fn offline_policy(&self) -> Result<OfflinePolicy, WalletError> {
+        Ok(self.with(|w| w.offline_policy())?.into())
+    }
+
+    /// Sets and stores the offline policy; more than 64 hops is
+    /// `InvalidInput` and changes nothing.
+    pub fn set_offline_policy(&self, policy: OfflinePolicy) -> Result<(), WalletError> {
+        let policy = tessera_core::presentation::OfflinePolicy {
+            max_unreconciled_hops: usize::try_from(policy.max_unreconciled_hops).unwrap_or(usize::MAX),
+            max_note_value: policy.max_note_value,
+        };
+        Ok(self.with(move |w| w.set_offline_policy(policy))??)
     }
 
     /// Makes a fresh holder key (hex) for an issuer or sender to endorse an

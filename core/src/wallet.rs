@@ -8,6 +8,7 @@ use crate::codec::{DecodeError, Wire};
 use crate::crypto::{LocalSigner, PublicKey, SecretKey, SignerError};
 use crate::ids::{ExchangeId, InstrumentId};
 use crate::instrument::{Amount, Instrument, Kind, Signed, Status};
+use crate::presentation::OfflinePolicy;
 use crate::proof::EquivocationProof;
 use crate::sealing::{KeyProvider, KeyProviderError, Sealer};
 use crate::store::{
@@ -15,7 +16,7 @@ use crate::store::{
     KeyRole, SqliteStore, StoreError, WalletStore, Write, WriteBatch,
 };
 use crate::trust::{DenyList, Role, TrustError, TrustList, TrustListBody};
-use crate::verify::{Rejection, VerifiedInstrument, Verifier};
+use crate::verify::{MAX_LINKS, Rejection, VerifiedInstrument, Verifier};
 use rand::rngs::OsRng;
 use rand_core::RngCore;
 use std::collections::BTreeMap;
@@ -28,6 +29,8 @@ const META_ACCOUNT: &str = "account";
 const META_REGISTRY: &str = "registry";
 const META_TRUST_LIST: &str = "trust-list";
 const META_DENY_LIST: &str = "deny-list";
+/// The offline policy: hops then note value, two big-endian u64s.
+const META_OFFLINE_POLICY: &str = "offline-policy";
 /// How many refused forks a wallet keeps for its next reconciliation.
 pub const MAX_FORK_EVIDENCE: usize = 16;
 const KEY_CHECK_LABEL: &[u8] = b"tessera/v1/key-check";
@@ -97,6 +100,9 @@ pub enum WalletError {
     /// The instrument may not be passed on.
     #[error("instrument {0} is not transferable")]
     NotTransferable(InstrumentId),
+    /// A setting out of its range; nothing was stored.
+    #[error("bad policy: {0}")]
+    BadPolicy(String),
     /// A second, different endorsement of a point of the chain this wallet
     /// already holds: the sender signed twice. The first copy is kept.
     #[error("instrument {id} was endorsed twice at the same sequence (double transfer)")]
@@ -135,6 +141,8 @@ pub struct Wallet<S: WalletStore = SqliteStore> {
     pub(crate) registry: Option<PublicKey>,
     pub(crate) trust: Option<TrustList>,
     pub(crate) deny: DenyList,
+    /// What the wallet accepts from a peer while nothing is reconciled.
+    pub(crate) offline: OfflinePolicy,
 }
 
 impl<S: WalletStore> std::fmt::Debug for Wallet<S> {
@@ -195,7 +203,16 @@ impl<S: WalletStore> Wallet<S> {
                 created_at: now,
             }));
         store.apply(batch)?;
-        Ok(Self { store, sealer, clock, account: public, registry: None, trust: None, deny: DenyList::empty() })
+        Ok(Self {
+            store,
+            sealer,
+            clock,
+            account: public,
+            registry: None,
+            trust: None,
+            deny: DenyList::empty(),
+            offline: OfflinePolicy::DEFAULT,
+        })
     }
 
     /// Opens a wallet created earlier with [`Wallet::create`].
@@ -228,7 +245,13 @@ impl<S: WalletStore> Wallet<S> {
             }
             _ => DenyList::empty(),
         };
-        Ok(Self { store, sealer, clock, account, registry, trust, deny })
+        let offline = match store.meta(META_OFFLINE_POLICY)? {
+            None => OfflinePolicy::DEFAULT,
+            Some(bytes) => {
+                decode_offline_policy(&bytes).ok_or_else(|| WalletError::Inconsistent("offline policy".into()))?
+            }
+        };
+        Ok(Self { store, sealer, clock, account, registry, trust, deny, offline })
     }
 
     /// The account key: this wallet's identity at the registry.
@@ -300,6 +323,31 @@ impl<S: WalletStore> Wallet<S> {
         }
         self.store.apply(WriteBatch(vec![Write::PutMeta(META_DENY_LIST.into(), bytes.to_vec())]))?;
         self.deny = signed.body;
+        Ok(())
+    }
+
+    /// What this wallet accepts from a peer while nothing is reconciled
+    /// (DESIGN §2): a transfer or a payment that would put an instrument
+    /// past `max_unreconciled_hops`, or a note worth more than
+    /// `max_note_value`, is refused with `TransferError::OverOfflineLimit`.
+    /// [`OfflinePolicy::DEFAULT`] until the app sets another.
+    pub fn offline_policy(&self) -> OfflinePolicy {
+        self.offline
+    }
+
+    /// Sets and stores the offline policy. At most
+    /// [`MAX_LINKS`] hops, the longest chain the verifier takes.
+    pub fn set_offline_policy(&mut self, policy: OfflinePolicy) -> Result<(), WalletError> {
+        if policy.max_unreconciled_hops > MAX_LINKS {
+            return Err(WalletError::BadPolicy(format!(
+                "at most {} unreconciled hops, not {}",
+                MAX_LINKS, policy.max_unreconciled_hops
+            )));
+        }
+        let hops = policy.max_unreconciled_hops as u64;
+        let bytes = [hops.to_be_bytes(), policy.max_note_value.to_be_bytes()].concat();
+        self.store.apply(WriteBatch(vec![Write::PutMeta(META_OFFLINE_POLICY.into(), bytes)]))?;
+        self.offline = policy;
         Ok(())
     }
 
@@ -584,6 +632,15 @@ impl<S: WalletStore> Wallet<S> {
             }
         }
     }
+}
+
+/// The stored form of an [`OfflinePolicy`]; `None` when it is not 16 bytes
+/// or names more hops than [`MAX_LINKS`].
+fn decode_offline_policy(bytes: &[u8]) -> Option<OfflinePolicy> {
+    let (hops, value) = bytes.split_at_checked(8)?;
+    let hops = usize::try_from(u64::from_be_bytes(hops.try_into().ok()?)).ok()?;
+    let max_note_value = u64::from_be_bytes(value.try_into().ok()?);
+    (hops <= MAX_LINKS).then_some(OfflinePolicy { max_unreconciled_hops: hops, max_note_value })
 }
 
 #[cfg(test)]

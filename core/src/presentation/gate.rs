@@ -72,8 +72,35 @@ impl OfflinePolicy {
 
     /// Whether `instrument` is within the policy.
     pub fn admits(&self, instrument: &Instrument) -> bool {
-        instrument.links.len() <= self.max_unreconciled_hops
-            && instrument.attributes().amount().is_none_or(|a| a.minor <= self.max_note_value)
+        self.admits_after(instrument, 0)
+    }
+
+    /// Whether `instrument` is still within the policy after `more_links`
+    /// further endorsements (a wallet judging an offer before the sender
+    /// endorses it over).
+    pub fn admits_after(&self, instrument: &Instrument, more_links: usize) -> bool {
+        self.excess(instrument, more_links).is_none()
+    }
+
+    /// What puts `instrument`, after `more_links` further endorsements,
+    /// past the policy, in words for the user; `None` when it is within.
+    pub fn excess(&self, instrument: &Instrument, more_links: usize) -> Option<String> {
+        let hops = instrument.links.len().saturating_add(more_links);
+        if hops > self.max_unreconciled_hops {
+            return Some(format!(
+                "{} would have {hops} unreconciled hops (at most {})",
+                instrument.id(),
+                self.max_unreconciled_hops
+            ));
+        }
+        let amount = instrument.attributes().amount().filter(|a| a.minor > self.max_note_value)?;
+        Some(format!(
+            "note {} is worth {} minor units of {} (at most {})",
+            instrument.id(),
+            amount.minor,
+            amount.currency,
+            self.max_note_value
+        ))
     }
 }
 

@@ -191,6 +191,13 @@ pub enum TransferError {
     /// The instrument may not be passed to a person.
     #[error("instrument {0} is not transferable")]
     NotTransferable(InstrumentId),
+    /// Accepting the instrument would put it past this wallet's offline
+    /// policy ([`crate::Wallet::offline_policy`]): more unreconciled hops
+    /// or a larger note than it takes unseen by the registry. The sender
+    /// reconciles first (a registered certificate resets the hops) or pays
+    /// with smaller notes.
+    #[error("past this wallet's offline policy: {0}; the sender syncs with the registry first")]
+    OverOfflineLimit(String),
     /// The list of instruments is empty, too long or repeats one.
     #[error("bad list of instruments: {0}")]
     BadItems(&'static str),

@@ -66,6 +66,10 @@ impl<S: WalletStore> Wallet<S> {
             if !item.attributes().transferable() {
                 return Err(TransferError::NotTransferable(id));
             }
+            // The sender's endorsement to us is one more hop.
+            if let Some(excess) = self.offline.excess(item, 1) {
+                return Err(TransferError::OverOfflineLimit(excess));
+            }
             if let Some(ours) = self.store.instrument(&id)?
                 && ours.instrument.sequence() >= item.sequence()
             {
@@ -216,9 +220,10 @@ impl<S: WalletStore> Wallet<S> {
         candidates.sort_by_key(|r| std::cmp::Reverse(value(r)));
         candidates.truncate(PAYMENT_CANDIDATES);
         let values: Vec<u64> = candidates.iter().map(value).collect();
-        // Every amount of change the seller can give, smallest first.
+        // Every amount of change the seller can give, smallest first, from
+        // notes this wallet's offline policy takes.
         let mut change_sums: Vec<(u64, usize)> = vec![(0, 0)];
-        for c in change {
+        for c in change.iter().filter(|c| **c <= self.offline.max_note_value) {
             let more: Vec<(u64, usize)> = change_sums.iter().map(|(s, k)| (s + c, k + 1)).collect();
             change_sums.extend(more);
             change_sums.sort_unstable();
@@ -355,6 +360,10 @@ impl<S: WalletStore> Wallet<S> {
                     let verified = verifier
                         .verify_for_holder(note, key, now)
                         .map_err(|reason| TransferError::Rejected { id, reason })?;
+                    // No offline-policy check here: the buyer has paid, and
+                    // refusing the certificate would leave it without the
+                    // items. `choose_payment` overpaid only by sums of change
+                    // notes within the policy, so the risk is what it chose.
                     records.push((note.clone(), *key, verified.state));
                 }
                 let paid = note_sum(&a.payment, &price.currency).unwrap_or(0);

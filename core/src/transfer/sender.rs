@@ -245,6 +245,10 @@ impl<S: WalletStore> Wallet<S> {
                     let verified = verifier
                         .verify_for_holder(note, payee, now)
                         .map_err(|reason| TransferError::Rejected { id, reason })?;
+                    // No offline-policy check: the buyer committed its notes
+                    // in the acceptance, so refusing them now would lock its
+                    // money until the registry refunds it. The seller's risk
+                    // on them is at most the price it asked.
                     let existing = self.store.instrument(&id)?;
                     if existing.as_ref().is_some_and(|r| r.instrument.sequence() >= note.sequence()) {
                         return Err(TransferError::Stale(id));

@@ -351,6 +351,77 @@ fn an_acceptance_after_expiry_is_refused_and_changes_nothing() {
     assert_eq!(sim.peers[A].snapshot(), before);
 }
 
+fn strict(max_unreconciled_hops: usize, max_note_value: u64) -> crate::presentation::OfflinePolicy {
+    crate::presentation::OfflinePolicy { max_unreconciled_hops, max_note_value }
+}
+
+#[test]
+fn the_offline_policy_survives_a_reopen_and_a_setting_out_of_range_changes_nothing() {
+    let mut sim = Sim::new();
+    assert_eq!(sim.wallet(B).offline_policy(), crate::presentation::OfflinePolicy::DEFAULT);
+    sim.wallet(B).set_offline_policy(strict(2, 500)).unwrap();
+    sim.peers[B].reopen();
+    assert_eq!(sim.wallet(B).offline_policy(), strict(2, 500));
+    let err = sim.wallet(B).set_offline_policy(strict(crate::verify::MAX_LINKS + 1, 500)).unwrap_err();
+    assert!(matches!(err, WalletError::BadPolicy(_)), "{err}");
+    sim.peers[B].reopen();
+    assert_eq!(sim.wallet(B).offline_policy(), strict(2, 500));
+}
+
+#[test]
+fn a_gift_past_the_receivers_offline_policy_is_refused_and_changes_nothing() {
+    let mut sim = Sim::new();
+    let first = sim.world.ticket(&mut sim.peers[A], "7");
+    let second = sim.world.ticket(&mut sim.peers[A], "8");
+    // Fresh from the issuer, the gift would be the ticket's first hop.
+    sim.wallet(B).set_offline_policy(strict(0, 10_000)).unwrap();
+    let before = sim.peers[B].snapshot();
+    sim.offer(&[first], OfferTerms::Gift);
+    sim.run();
+    assert!(
+        matches!(sim.errors.as_slice(), [TransferError::OverOfflineLimit(m)] if m.contains("1 unreconciled hops (at most 0)")),
+        "{:?}",
+        sim.errors
+    );
+    assert_eq!(sim.peers[B].snapshot(), before, "the refused offer left a trace");
+    // One hop allowed: the next gift goes through.
+    sim.errors.clear();
+    sim.wallet(B).set_offline_policy(strict(1, 10_000)).unwrap();
+    sim.offer(&[second], OfferTerms::Gift);
+    sim.run();
+    assert!(sim.errors.is_empty(), "{:?}", sim.errors);
+    assert_eq!(sim.holding(B, &second), Some(Holding::Held));
+}
+
+#[test]
+fn notes_worth_more_than_the_receivers_offline_policy_are_refused() {
+    let mut sim = Sim::new();
+    let notes = sim.world.notes(&mut sim.peers[A], &[500, 200]);
+    sim.wallet(B).set_offline_policy(strict(8, 200)).unwrap();
+    let before = sim.peers[B].snapshot();
+    sim.offer(&notes, OfferTerms::Gift);
+    sim.run();
+    assert!(
+        matches!(sim.errors.as_slice(), [TransferError::OverOfflineLimit(m)] if m.contains("worth 500 minor units of EUR (at most 200)")),
+        "{:?}",
+        sim.errors
+    );
+    assert_eq!(sim.peers[B].snapshot(), before);
+}
+
+#[test]
+fn a_buyer_overpays_only_by_change_its_offline_policy_takes() {
+    let mut sim = Sim::new();
+    let (setup, terms) = setup(&mut sim, Scenario::SaleWithChange);
+    // Paying 1500 from two notes of 1000 needs the seller's 500 as change,
+    // a larger note than this buyer takes: no payment is possible.
+    sim.wallet(B).set_offline_policy(strict(8, 200)).unwrap();
+    sim.offer(&setup.items, terms);
+    sim.run();
+    assert!(matches!(sim.errors.as_slice(), [TransferError::CannotMakeChange]), "{:?}", sim.errors);
+    assert_eq!(sim.held_eur(B), 2000);
+}
+
 #[test]
 fn pending_out_cannot_be_offered_again() {
     let mut sim = Sim::new();

@@ -1517,6 +1517,12 @@ public protocol WalletProtocol: AnyObject, Sendable {
     func notes() throws  -> [InstrumentSummary]
     
     /**
+     * What this wallet takes from a peer while nothing is reconciled:
+     * 8 hops and notes up to 100.00 until the app sets another.
+     */
+    func offlinePolicy() throws  -> OfflinePolicy
+    
+    /**
      * Pins the service provider's key (hex). Once pinned it cannot change.
      */
     func pinRegistry(key: String) throws 
@@ -1525,6 +1531,12 @@ public protocol WalletProtocol: AnyObject, Sendable {
      * The pinned registry key (hex), if any.
      */
     func registryKey() throws  -> String?
+    
+    /**
+     * Sets and stores the offline policy; more than 64 hops is
+     * `InvalidInput` and changes nothing.
+     */
+    func setOfflinePolicy(policy: OfflinePolicy) throws 
     
     /**
      * Tickets held or pending out.
@@ -2070,6 +2082,19 @@ open func notes()throws  -> [InstrumentSummary]  {
 }
     
     /**
+     * What this wallet takes from a peer while nothing is reconciled:
+     * 8 hops and notes up to 100.00 until the app sets another.
+     */
+open func offlinePolicy()throws  -> OfflinePolicy  {
+    return try  FfiConverterTypeOfflinePolicy_lift(try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_offline_policy(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Pins the service provider's key (hex). Once pinned it cannot change.
      */
 open func pinRegistry(key: String)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
@@ -2091,6 +2116,19 @@ open func registryKey()throws  -> String?  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Sets and stores the offline policy; more than 64 hops is
+     * `InvalidInput` and changes nothing.
+     */
+open func setOfflinePolicy(policy: OfflinePolicy)throws   {try rustCallWithError(FfiConverterTypeWalletError_lift) {
+        uniffiCallStatus in
+    uniffi_tessera_ffi_fn_method_wallet_set_offline_policy(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeOfflinePolicy_lower(policy),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3091,6 +3129,78 @@ public func FfiConverterTypeOfferSummary_lift(_ buf: RustBuffer) throws -> Offer
 #endif
 public func FfiConverterTypeOfferSummary_lower(_ value: OfferSummary) -> RustBuffer {
     return FfiConverterTypeOfferSummary.lower(value)
+}
+
+
+/**
+ * What a wallet takes from a peer while nothing is reconciled with the
+ * registry (DESIGN §2): at most `max_unreconciled_hops` endorsements after
+ * the last registered certificate, and notes of at most `max_note_value`
+ * minor units. A transfer past it is refused with `OverOfflineLimit`.
+ */
+public struct OfflinePolicy: Equatable, Hashable {
+    /**
+     * Most endorsements after the genesis or registered certificate (0–64).
+     */
+    public var maxUnreconciledHops: UInt32
+    /**
+     * Largest note, in minor units of its currency.
+     */
+    public var maxNoteValue: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Most endorsements after the genesis or registered certificate (0–64).
+         */maxUnreconciledHops: UInt32, 
+        /**
+         * Largest note, in minor units of its currency.
+         */maxNoteValue: UInt64) {
+        self.maxUnreconciledHops = maxUnreconciledHops
+        self.maxNoteValue = maxNoteValue
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OfflinePolicy: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOfflinePolicy: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OfflinePolicy {
+        return
+            try OfflinePolicy(
+                maxUnreconciledHops: FfiConverterUInt32.read(from: &buf), 
+                maxNoteValue: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OfflinePolicy, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.maxUnreconciledHops, into: &buf)
+        FfiConverterUInt64.write(value.maxNoteValue, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfflinePolicy_lift(_ buf: RustBuffer) throws -> OfflinePolicy {
+    return try FfiConverterTypeOfflinePolicy.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOfflinePolicy_lower(_ value: OfflinePolicy) -> RustBuffer {
+    return FfiConverterTypeOfflinePolicy.lower(value)
 }
 
 
@@ -5087,6 +5197,13 @@ enum TransferError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
     case CannotMakeChange(errorMessage: String
     )
     /**
+     * Taking an instrument would put it past this wallet's offline policy
+     * (too many unreconciled hops, too large a note): the sender syncs
+     * with the registry first, or pays with smaller notes.
+     */
+    case OverOfflineLimit(errorMessage: String
+    )
+    /**
      * Stored exchange state does not decode.
      */
     case Corrupt(errorMessage: String
@@ -5166,13 +5283,16 @@ public struct FfiConverterTypeTransferError: FfiConverterRustBuffer {
         case 12: return .CannotMakeChange(
             errorMessage: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .Corrupt(
+        case 13: return .OverOfflineLimit(
             errorMessage: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .InvalidInput(
+        case 14: return .Corrupt(
             errorMessage: try FfiConverterString.read(from: &buf)
             )
-        case 15: return .Unavailable(
+        case 15: return .InvalidInput(
+            errorMessage: try FfiConverterString.read(from: &buf)
+            )
+        case 16: return .Unavailable(
             errorMessage: try FfiConverterString.read(from: &buf)
             )
 
@@ -5247,18 +5367,23 @@ public struct FfiConverterTypeTransferError: FfiConverterRustBuffer {
             FfiConverterString.write(errorMessage, into: &buf)
             
         
-        case let .Corrupt(errorMessage):
+        case let .OverOfflineLimit(errorMessage):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(errorMessage, into: &buf)
             
         
-        case let .InvalidInput(errorMessage):
+        case let .Corrupt(errorMessage):
             writeInt(&buf, Int32(14))
             FfiConverterString.write(errorMessage, into: &buf)
             
         
-        case let .Unavailable(errorMessage):
+        case let .InvalidInput(errorMessage):
             writeInt(&buf, Int32(15))
+            FfiConverterString.write(errorMessage, into: &buf)
+            
+        
+        case let .Unavailable(errorMessage):
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(errorMessage, into: &buf)
             
         }
@@ -6359,10 +6484,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tessera_ffi_checksum_method_wallet_notes() != 18355) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tessera_ffi_checksum_method_wallet_offline_policy() != 13262) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tessera_ffi_checksum_method_wallet_pin_registry() != 54928) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_wallet_registry_key() != 53929) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tessera_ffi_checksum_method_wallet_set_offline_policy() != 30236) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tessera_ffi_checksum_method_wallet_tickets() != 27319) {

@@ -194,6 +194,19 @@ final class WalletTests: XCTestCase {
         XCTAssertEqual(keystore.calls, 2)
     }
 
+    func testTheOfflinePolicyIsKeptAndOutOfRangeIsInvalidInput() async throws {
+        let keystore = MemoryKeystore(generateStorageKey())
+        let wallet = try await wallet("w", keystore: keystore)
+        XCTAssertEqual(try wallet.offlinePolicy(), OfflinePolicy(maxUnreconciledHops: 8, maxNoteValue: 10_000))
+        let merchant = OfflinePolicy(maxUnreconciledHops: 2, maxNoteValue: 5_000)
+        try wallet.setOfflinePolicy(policy: merchant)
+        XCTAssertThrowsError(try wallet.setOfflinePolicy(policy: OfflinePolicy(maxUnreconciledHops: 65, maxNoteValue: 5_000))) { error in
+            guard case WalletError.InvalidInput = error else { return XCTFail("\(error)") }
+        }
+        let reopened = try Wallet.open(path: path("w"), keystore: keystore)
+        XCTAssertEqual(try reopened.offlinePolicy(), merchant)
+    }
+
     func testWrongStorageKeyAndMissingWallet() async throws {
         let right = MemoryKeystore(generateStorageKey())
         _ = try Wallet.create(path: path("w"), keystore: right)

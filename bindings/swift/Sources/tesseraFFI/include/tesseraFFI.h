@@ -540,6 +540,11 @@ RustBuffer uniffi_tessera_ffi_fn_method_wallet_new_holder_key(uint64_t ptr, Rust
 RustBuffer uniffi_tessera_ffi_fn_method_wallet_notes(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_OFFLINE_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_OFFLINE_POLICY
+RustBuffer uniffi_tessera_ffi_fn_method_wallet_offline_policy(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_PIN_REGISTRY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_PIN_REGISTRY
 void uniffi_tessera_ffi_fn_method_wallet_pin_registry(uint64_t ptr, RustBuffer key, RustCallStatus *_Nonnull out_status
@@ -548,6 +553,11 @@ void uniffi_tessera_ffi_fn_method_wallet_pin_registry(uint64_t ptr, RustBuffer k
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_REGISTRY_KEY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_REGISTRY_KEY
 RustBuffer uniffi_tessera_ffi_fn_method_wallet_registry_key(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_SET_OFFLINE_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_SET_OFFLINE_POLICY
+void uniffi_tessera_ffi_fn_method_wallet_set_offline_policy(uint64_t ptr, RustBuffer policy, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_FN_METHOD_WALLET_TICKETS
@@ -1119,6 +1129,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_wallet_notes(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_OFFLINE_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_OFFLINE_POLICY
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_offline_policy(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_PIN_REGISTRY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_PIN_REGISTRY
 uint16_t uniffi_tessera_ffi_checksum_method_wallet_pin_registry(void
@@ -1128,6 +1144,12 @@ uint16_t uniffi_tessera_ffi_checksum_method_wallet_pin_registry(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_REGISTRY_KEY
 #define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_REGISTRY_KEY
 uint16_t uniffi_tessera_ffi_checksum_method_wallet_registry_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_SET_OFFLINE_POLICY
+#define UNIFFI_FFIDEF_UNIFFI_TESSERA_FFI_CHECKSUM_METHOD_WALLET_SET_OFFLINE_POLICY
+uint16_t uniffi_tessera_ffi_checksum_method_wallet_set_offline_policy(void
     
 );
 #endif

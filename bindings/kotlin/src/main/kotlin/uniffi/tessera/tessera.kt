@@ -816,9 +816,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_wallet_notes(
     ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_offline_policy(
+    ): Int
     external fun uniffi_tessera_ffi_checksum_method_wallet_pin_registry(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_wallet_registry_key(
+    ): Int
+    external fun uniffi_tessera_ffi_checksum_method_wallet_set_offline_policy(
     ): Int
     external fun uniffi_tessera_ffi_checksum_method_wallet_tickets(
     ): Int
@@ -958,10 +962,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_wallet_notes(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_offline_policy(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_wallet_pin_registry(`ptr`: Long,`key`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_tessera_ffi_fn_method_wallet_registry_key(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tessera_ffi_fn_method_wallet_set_offline_policy(`ptr`: Long,`policy`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_tessera_ffi_fn_method_wallet_tickets(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tessera_ffi_fn_method_wallet_trust_list_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1230,10 +1238,16 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_notes() and 0xFFFF) != 18355) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_offline_policy() and 0xFFFF) != 13262) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_pin_registry() and 0xFFFF) != 54928) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_registry_key() and 0xFFFF) != 53929) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tessera_ffi_checksum_method_wallet_set_offline_policy() and 0xFFFF) != 30236) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tessera_ffi_checksum_method_wallet_tickets() and 0xFFFF) != 27319) {
@@ -3076,6 +3090,12 @@ public interface WalletInterface {
     fun `notes`(): List<InstrumentSummary>
     
     /**
+     * What this wallet takes from a peer while nothing is reconciled:
+     * 8 hops and notes up to 100.00 until the app sets another.
+     */
+    fun `offlinePolicy`(): OfflinePolicy
+    
+    /**
      * Pins the service provider's key (hex). Once pinned it cannot change.
      */
     fun `pinRegistry`(`key`: kotlin.String)
@@ -3084,6 +3104,12 @@ public interface WalletInterface {
      * The pinned registry key (hex), if any.
      */
     fun `registryKey`(): kotlin.String?
+    
+    /**
+     * Sets and stores the offline policy; more than 64 hops is
+     * `InvalidInput` and changes nothing.
+     */
+    fun `setOfflinePolicy`(`policy`: OfflinePolicy)
     
     /**
      * Tickets held or pending out.
@@ -3815,6 +3841,24 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
 
     
     /**
+     * What this wallet takes from a peer while nothing is reconciled:
+     * 8 hops and notes up to 100.00 until the app sets another.
+     */
+    @Throws(WalletException::class)override fun `offlinePolicy`(): OfflinePolicy {
+            return FfiConverterTypeOfflinePolicy.lift(
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_offline_policy(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Pins the service provider's key (hex). Once pinned it cannot change.
      */
     @Throws(WalletException::class)override fun `pinRegistry`(`key`: kotlin.String)
@@ -3845,6 +3889,24 @@ open class Wallet: Disposable, AutoCloseable, WalletInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Sets and stores the offline policy; more than 64 hops is
+     * `InvalidInput` and changes nothing.
+     */
+    @Throws(WalletException::class)override fun `setOfflinePolicy`(`policy`: OfflinePolicy)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(WalletException) { _status ->
+    UniffiLib.uniffi_tessera_ffi_fn_method_wallet_set_offline_policy(
+        it,
+        
+        FfiConverterTypeOfflinePolicy.lower(`policy`),_status)
+}
+    }
+    
     
 
     
@@ -4635,6 +4697,56 @@ public object FfiConverterTypeOfferSummary: FfiConverterRustBuffer<OfferSummary>
             FfiConverterSequenceTypeItemSummary.write(value.`items`, buf)
             FfiConverterOptionalTypeAmount.write(value.`price`, buf)
             FfiConverterULong.write(value.`expiresAt`, buf)
+    }
+}
+
+
+
+/**
+ * What a wallet takes from a peer while nothing is reconciled with the
+ * registry (DESIGN §2): at most `max_unreconciled_hops` endorsements after
+ * the last registered certificate, and notes of at most `max_note_value`
+ * minor units. A transfer past it is refused with `OverOfflineLimit`.
+ */
+data class OfflinePolicy (
+    /**
+     * Most endorsements after the genesis or registered certificate (0–64).
+     */
+    var `maxUnreconciledHops`: kotlin.UInt
+    , 
+    /**
+     * Largest note, in minor units of its currency.
+     */
+    var `maxNoteValue`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOfflinePolicy: FfiConverterRustBuffer<OfflinePolicy> {
+    override fun read(buf: ByteBuffer): OfflinePolicy {
+        return OfflinePolicy(
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OfflinePolicy) = (
+            FfiConverterUInt.allocationSize(value.`maxUnreconciledHops`) +
+            FfiConverterULong.allocationSize(value.`maxNoteValue`)
+    )
+
+    override fun write(value: OfflinePolicy, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`maxUnreconciledHops`, buf)
+            FfiConverterULong.write(value.`maxNoteValue`, buf)
     }
 }
 
@@ -6718,6 +6830,19 @@ sealed class TransferException: kotlin.Exception() {
     }
     
     /**
+     * Taking an instrument would put it past this wallet's offline policy
+     * (too many unreconciled hops, too large a note): the sender syncs
+     * with the registry first, or pays with smaller notes.
+     */
+    class OverOfflineLimit(
+        
+        val `errorMessage`: kotlin.String
+        ) : TransferException() {
+        override val message
+            get() = "errorMessage=${ `errorMessage` }"
+    }
+    
+    /**
      * Stored exchange state does not decode.
      */
     class Corrupt(
@@ -6805,13 +6930,16 @@ public object FfiConverterTypeTransferError : FfiConverterRustBuffer<TransferExc
             12 -> TransferException.CannotMakeChange(
                 FfiConverterString.read(buf),
                 )
-            13 -> TransferException.Corrupt(
+            13 -> TransferException.OverOfflineLimit(
                 FfiConverterString.read(buf),
                 )
-            14 -> TransferException.InvalidInput(
+            14 -> TransferException.Corrupt(
                 FfiConverterString.read(buf),
                 )
-            15 -> TransferException.Unavailable(
+            15 -> TransferException.InvalidInput(
+                FfiConverterString.read(buf),
+                )
+            16 -> TransferException.Unavailable(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6876,6 +7004,11 @@ public object FfiConverterTypeTransferError : FfiConverterRustBuffer<TransferExc
                 + FfiConverterString.allocationSize(value.`errorMessage`)
             )
             is TransferException.CannotMakeChange -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`errorMessage`)
+            )
+            is TransferException.OverOfflineLimit -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`errorMessage`)
@@ -6960,18 +7093,23 @@ public object FfiConverterTypeTransferError : FfiConverterRustBuffer<TransferExc
                 FfiConverterString.write(value.`errorMessage`, buf)
                 Unit
             }
-            is TransferException.Corrupt -> {
+            is TransferException.OverOfflineLimit -> {
                 buf.putInt(13)
                 FfiConverterString.write(value.`errorMessage`, buf)
                 Unit
             }
-            is TransferException.InvalidInput -> {
+            is TransferException.Corrupt -> {
                 buf.putInt(14)
                 FfiConverterString.write(value.`errorMessage`, buf)
                 Unit
             }
-            is TransferException.Unavailable -> {
+            is TransferException.InvalidInput -> {
                 buf.putInt(15)
+                FfiConverterString.write(value.`errorMessage`, buf)
+                Unit
+            }
+            is TransferException.Unavailable -> {
+                buf.putInt(16)
                 FfiConverterString.write(value.`errorMessage`, buf)
                 Unit
             }

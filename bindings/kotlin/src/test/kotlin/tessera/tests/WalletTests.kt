@@ -6,6 +6,7 @@ import kotlinx.coroutines.runBlocking
 import uniffi.tessera.Direction
 import uniffi.tessera.Holding
 import uniffi.tessera.Kind
+import uniffi.tessera.OfflinePolicy
 import uniffi.tessera.Wallet
 import uniffi.tessera.WalletException
 import uniffi.tessera.generateStorageKey
@@ -30,6 +31,7 @@ class WalletTests(private val registry: Registry, private val event: String) {
         "a locked keystore's exception arrives as WalletException.Keystore" to ::lockedKeystore,
         "an undeclared keystore exception arrives as WalletException.Keystore" to ::brokenKeystore,
         "malformed input is a typed exception and changes nothing" to ::malformedInput,
+        "the offline policy is kept across a reopen; out of range is InvalidInput" to ::offlinePolicy,
     )
 
     private fun stockedWallet(): Unit = Fixture(registry).use { f ->
@@ -151,5 +153,17 @@ class WalletTests(private val registry: Registry, private val event: String) {
         assertEquals(pinned, wallet.registryKey(), "pin unchanged")
         assertEquals(version, wallet.trustListVersion(), "trust list unchanged")
         assertEquals(0, wallet.history(10u).size, "no history")
+    }
+
+    private fun offlinePolicy(): Unit = Fixture(registry).use { f ->
+        val keystore = MemoryKeystore(generateStorageKey())
+        val wallet = f.wallet("w", keystore)
+        assertEquals(OfflinePolicy(8u, 10_000uL), wallet.offlinePolicy(), "the default")
+        val merchant = OfflinePolicy(2u, 5_000uL)
+        wallet.setOfflinePolicy(merchant)
+        assertThrows<WalletException.InvalidInput>("65 hops") { wallet.setOfflinePolicy(OfflinePolicy(65u, 5_000uL)) }
+        wallet.close()
+        val reopened = f.track(Wallet.open(f.path("w"), keystore))
+        assertEquals(merchant, reopened.offlinePolicy(), "kept, and the refused setting changed nothing")
     }
 }
