@@ -22,6 +22,11 @@ pub(crate) trait ChainTx {
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()>;
     /// Whether the sale of `offer` was refunded (read after the row lock).
     fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool>;
+    /// False when no sale can be refunded here (the batch path read none),
+    /// so links need not be decoded for their offer.
+    fn may_have_refunds(&self) -> bool {
+        true
+    }
 }
 
 /// Primitive operations inside one open transaction.
@@ -109,7 +114,8 @@ fn apply_chain(tx: &mut impl ChainTx, update: &ChainUpdate, now: Timestamp) -> S
             }
             return Ok(ChainOutcome::Disconnected { sequence: link.sequence });
         }
-        if let Some(offer) = offer_of(link)?
+        if tx.may_have_refunds()
+            && let Some(offer) = offer_of(link)?
             && tx.sale_refunded(&offer)?
         {
             if changed {
@@ -359,5 +365,8 @@ impl ChainTx for Staged {
     }
     fn sale_refunded(&mut self, offer: &ExchangeId) -> StoreResult<bool> {
         Ok(self.refunded.contains(offer))
+    }
+    fn may_have_refunds(&self) -> bool {
+        !self.refunded.is_empty()
     }
 }
