@@ -423,7 +423,8 @@ impl<'w, S: WalletStore> WalletSession<'w, S> {
             {
                 record.instrument
             } else {
-                self.wallet.endorse(id, to, ExchangeId::NONE, ExchangeId::NONE)?
+                let bound = ExchangeId::returned_by(&self.wallet.account_key());
+                self.wallet.endorse(id, to, bound, ExchangeId::NONE)?
             };
             out.push(wire::b64(&inst.to_bytes()));
         }

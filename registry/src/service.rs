@@ -31,8 +31,9 @@ use tessera_core::proof::UsedAfterTransferProof;
 use tessera_core::trust::TrustEntry;
 use tessera_core::verify::VerifiedPrefix;
 use tessera_core::{
-    Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, Instrument, InstrumentId, InstrumentState,
-    Kind, LocalSigner, PublicKey, Role, Signed, Signer, Status, TrustList, VerifiedInstrument, Verifier, Wire,
+    Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, ExchangeId, Instrument, InstrumentId,
+    InstrumentState, Kind, LocalSigner, PublicKey, Role, Signed, Signer, Status, TrustList, VerifiedInstrument,
+    Verifier, Wire,
 };
 
 /// Notes the registry issues expire after this long.
@@ -1188,6 +1189,15 @@ impl Registry {
                 return Err(ApiError::unprocessable(
                     "not_endorsed_to_registry",
                     format!("{} must be endorsed to the issuer key", c.id()),
+                ));
+            }
+            // Whoever saw the request could send the same chain signed by
+            // their own account: only the account the endorsement names is
+            // credited.
+            if c.links.last().map(|l| l.body.offer_id) != Some(ExchangeId::returned_by(caller)) {
+                return Err(ApiError::forbidden(
+                    "not_returned_by_caller",
+                    format!("{} was not given back to the registry by this account", c.id()),
                 ));
             }
             if !seen.insert(c.id()) {

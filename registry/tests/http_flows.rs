@@ -193,7 +193,14 @@ fn refresh_preserves_value_and_trust_list_is_signed() {
     let issuer = PublicKey::from_hex(&s.client.info().unwrap().issuer_key).unwrap();
     let endorsed: Vec<String> = notes
         .iter()
-        .map(|id| wire::b64(&alice.endorse(id, issuer, ExchangeId::NONE, ExchangeId::NONE).unwrap().to_bytes()))
+        .map(|id| {
+            wire::b64(
+                &alice
+                    .endorse(id, issuer, ExchangeId::returned_by(&alice.account_key()), ExchangeId::NONE)
+                    .unwrap()
+                    .to_bytes(),
+            )
+        })
         .collect();
     let account = alice.signer(&alice.account_key()).unwrap();
     let holders: Vec<String> = (0..3).map(|_| alice.new_holder_key().unwrap().to_hex()).collect();
@@ -202,6 +209,16 @@ fn refresh_preserves_value_and_trust_list_is_signed() {
     let err = s.client.post::<_, wire::InstrumentsResponse>("/money/refresh", &account, &wrong).unwrap_err();
     assert!(matches!(err, ClientError::Refused { status: 422, .. }), "{err}");
     let ok = wire::RefreshRequest { notes: endorsed, denominations: vec![200, 200, 100], holders };
+    // Someone who copied the body sends it under their own account: the
+    // notes were given back by alice's, so nothing is theirs to take.
+    let before = s.registry.registry.store().dump().unwrap();
+    let mallory = tessera_core::LocalSigner::generate(&mut rand::rngs::OsRng);
+    let err = s.client.post::<_, wire::InstrumentsResponse>("/money/refresh", &mallory, &ok).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Refused { status: 403, body } if body.error == "not_returned_by_caller"),
+        "{err}"
+    );
+    assert_eq!(s.registry.registry.store().dump().unwrap(), before, "refused requests changed nothing");
     let fresh: wire::InstrumentsResponse = s.client.post("/money/refresh", &account, &ok).unwrap();
     assert_eq!(fresh.instruments.len(), 3);
     for n in &fresh.instruments {
@@ -814,7 +831,9 @@ fn a_request_retried_after_its_answer_was_lost_gets_the_same_answer() {
     // A refund: the ticket given back, the answer lost, the body sent again.
     let ticket = WalletSession::new(&mut alice, s.client.clone()).buy("finals", "north", None).unwrap();
     let holders = (0..2).map(|_| alice.new_holder_key().unwrap().to_hex()).collect();
-    let back = alice.endorse(&ticket, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+    let back = alice
+        .endorse(&ticket, s.registry.issuer_key, ExchangeId::returned_by(&alice.account_key()), ExchangeId::NONE)
+        .unwrap();
     let refund = wire::RefundRequest { ticket: wire::b64(&back.to_bytes()), holders };
     let first: wire::InstrumentsResponse = s.client.post("/refund", &account, &refund).unwrap();
     let again: wire::InstrumentsResponse = s.client.post("/refund", &account, &refund).unwrap();
@@ -827,7 +846,9 @@ fn a_request_retried_after_its_answer_was_lost_gets_the_same_answer() {
 
     // A gift left twice is left once.
     let ticket = WalletSession::new(&mut alice, s.client.clone()).buy("finals", "north", None).unwrap();
-    let back = alice.endorse(&ticket, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+    let back = alice
+        .endorse(&ticket, s.registry.issuer_key, ExchangeId::returned_by(&alice.account_key()), ExchangeId::NONE)
+        .unwrap();
     let gift = wire::GiftRequest {
         instrument: wire::b64(&back.to_bytes()),
         recipient: bob.account_key().to_hex(),
@@ -1163,7 +1184,9 @@ fn a_refund_or_gift_that_never_reached_the_registry_resumes_when_called_again() 
     // Both flows endorsed the instrument to the registry, then their request
     // was lost (what a session leaves when the registry never answers).
     for id in [&refunded, &gifted] {
-        alice.endorse(id, s.registry.issuer_key, ExchangeId::NONE, ExchangeId::NONE).unwrap();
+        alice
+            .endorse(id, s.registry.issuer_key, ExchangeId::returned_by(&alice.account_key()), ExchangeId::NONE)
+            .unwrap();
         assert_eq!(alice.instrument(id).unwrap().holding, tessera_core::store::Holding::PendingOut);
     }
     // …and complete when called again against the registry.

@@ -99,7 +99,8 @@ fn two_registries_never_register_twice_or_lose_money() {
         .map(|n| {
             let inst = Instrument::from_bytes(&wire::unb64(n).unwrap()).unwrap();
             let signer = note_holders.iter().find(|h| h.public_key() == inst.holder()).unwrap();
-            let body = inst.next_endorsement(issuer_key, ExchangeId::NONE, ExchangeId::NONE, 1);
+            let body =
+                inst.next_endorsement(issuer_key, ExchangeId::returned_by(&wallet.public_key()), ExchangeId::NONE, 1);
             wire::b64(&inst.with_link(Signed::sign(body, signer).unwrap()).to_bytes())
         })
         .collect();
