@@ -7,7 +7,7 @@ use crate::error::RegistryError;
 use crate::runtime;
 use crate::wallet::{CoreWallet, Wallet, parse_instrument_id};
 use std::sync::Arc;
-use tessera_registry::client::{ClientError, RegistryClient, WalletSession};
+use tessera_registry::client::{ClientError, RegistryClient, Retry, WalletSession};
 
 /// Longest registry URL accepted.
 const MAX_URL: usize = 2_048;
@@ -66,7 +66,7 @@ fn client(url: &str) -> Result<RegistryClient, RegistryError> {
             error_message: format!("registry URL must be http(s) and at most {MAX_URL} bytes"),
         });
     }
-    Ok(RegistryClient::new(url))
+    Ok(RegistryClient::new(url).with_retry(Retry::INTERACTIVE))
 }
 
 impl Wallet {

@@ -5,7 +5,7 @@ use crate::wallet_cmd::Location;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use tessera_core::InstrumentId;
-use tessera_registry::client::{RegistryClient, WalletSession};
+use tessera_registry::client::{RegistryClient, Retry, WalletSession};
 
 /// Where the registry is.
 #[derive(Debug, Args)]
@@ -74,6 +74,12 @@ pub struct RedeemArgs {
     pub payout: bool,
 }
 
+/// The registry at `url`, retrying what it did not answer: every flow the
+/// CLI runs is safe to send again (`registry/tests/crash.rs`).
+fn registry(url: &str) -> RegistryClient {
+    RegistryClient::new(url).with_retry(Retry::INTERACTIVE)
+}
+
 fn id(text: &str) -> Result<InstrumentId> {
     InstrumentId::from_hex(text).with_context(|| format!("{text} is not an instrument id"))
 }
@@ -81,7 +87,7 @@ fn id(text: &str) -> Result<InstrumentId> {
 /// Pins the registry, installs its lists, reconciles.
 pub fn sync(location: &Location, at: &RegistryArgs) -> Result<()> {
     let mut wallet = location.open()?;
-    let report = WalletSession::new(&mut wallet, RegistryClient::new(&at.registry)).sync()?;
+    let report = WalletSession::new(&mut wallet, registry(&at.registry)).sync()?;
     println!("trust list v{}, deny list v{}", report.trust_version, report.deny_version);
     for i in &report.reconcile.certified {
         println!("registered: {i} (chain replaced by a registered certificate)");
@@ -109,7 +115,7 @@ pub fn sync(location: &Location, at: &RegistryArgs) -> Result<()> {
 /// Buys a ticket with notes (and the account balance).
 pub fn buy(location: &Location, args: BuyArgs) -> Result<()> {
     let mut wallet = location.open()?;
-    let mut session = WalletSession::new(&mut wallet, RegistryClient::new(&args.at.registry));
+    let mut session = WalletSession::new(&mut wallet, registry(&args.at.registry));
     session.sync()?;
     let ticket = session.buy(&args.event, &args.zone, args.seat)?;
     println!("bought ticket {ticket}");
@@ -119,7 +125,7 @@ pub fn buy(location: &Location, args: BuyArgs) -> Result<()> {
 /// Tops the account up, optionally taking notes.
 pub fn topup(location: &Location, args: TopUpArgs) -> Result<()> {
     let mut wallet = location.open()?;
-    let mut session = WalletSession::new(&mut wallet, RegistryClient::new(&args.at.registry));
+    let mut session = WalletSession::new(&mut wallet, registry(&args.at.registry));
     session.sync()?;
     let token = args.payment.unwrap_or_else(|| format!("cli-{}", hex::encode(rand::random::<[u8; 8]>())));
     let balance = session.top_up(&args.currency, args.minor, &token)?;
@@ -135,7 +141,7 @@ pub fn topup(location: &Location, args: TopUpArgs) -> Result<()> {
 /// Refunds a ticket for notes.
 pub fn refund(location: &Location, args: RefundArgs) -> Result<()> {
     let mut wallet = location.open()?;
-    let mut session = WalletSession::new(&mut wallet, RegistryClient::new(&args.at.registry));
+    let mut session = WalletSession::new(&mut wallet, registry(&args.at.registry));
     session.sync()?;
     for note in session.refund(&id(&args.ticket)?)? {
         println!("refund note {note}");
@@ -147,7 +153,7 @@ pub fn refund(location: &Location, args: RefundArgs) -> Result<()> {
 pub fn redeem(location: &Location, args: RedeemArgs) -> Result<()> {
     let ids = args.notes.iter().map(|n| id(n)).collect::<Result<Vec<_>>>()?;
     let mut wallet = location.open()?;
-    let mut session = WalletSession::new(&mut wallet, RegistryClient::new(&args.at.registry));
+    let mut session = WalletSession::new(&mut wallet, registry(&args.at.registry));
     session.sync()?;
     let balance = session.redeem(&ids, args.payout)?;
     println!("account balance {balance}");

@@ -66,6 +66,15 @@ impl Retry {
     pub const NONE: Self =
         Self { attempts: 1, first_delay: std::time::Duration::ZERO, max_delay: std::time::Duration::ZERO };
 
+    /// What a person waiting on a phone or a terminal gets: four attempts
+    /// over about three seconds (0.4, 0.8, 1.6 s apart), enough to ride out
+    /// a dropped connection or a registry restarting.
+    pub const INTERACTIVE: Self = Self {
+        attempts: 4,
+        first_delay: std::time::Duration::from_millis(400),
+        max_delay: std::time::Duration::from_millis(1600),
+    };
+
     fn delay(&self, attempt: u32) -> std::time::Duration {
         self.first_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay)
     }
