@@ -415,37 +415,51 @@ impl<S: WalletStore> Wallet<S> {
             if old.holding == Holding::Held && old.instrument == instrument {
                 return Err(WalletError::AlreadyHeld(id));
             }
-            if old_seq > verified.sequence || (old_seq == verified.sequence && old.holding != Holding::Held) {
-                return Err(WalletError::Stale(id));
-            }
-            // Same point of the chain, different tip: the sender endorsed this
-            // sequence twice. Keep the first copy as evidence and refuse the
-            // second with the proof. (A registered certificate that compacts
-            // the chain names the same tip, so it still replaces it.)
-            if old_seq == verified.sequence && old.instrument.tip_digest() != verified.tip {
-                let proof = EquivocationProof::find(&old.instrument, &instrument);
-                if proof.is_none() {
-                    self.keep_fork_evidence(instrument, now)?;
-                }
-                return Err(WalletError::DoubleTransfer { id, proof: proof.map(Box::new) });
-            }
-            // A longer chain that forks from our copy below its tip is the
-            // same double transfer seen later; accepting it would discard the
-            // only evidence (found by the adversarial model).
+            // A chain that forks from our copy — whether it is behind, level
+            // with or ahead of it — is a double transfer upstream, and its
+            // evidence must not be lost behind "stale" or an overwrite
+            // (each case found by the adversarial model). Provable from the
+            // two chains: refused with the proof.
             if let Some(proof) = EquivocationProof::find(&old.instrument, &instrument) {
                 return Err(WalletError::DoubleTransfer { id, proof: Some(Box::new(proof)) });
             }
-            // A longer chain whose link at our certificate's sequence is not
-            // the registered one forks at or below it. `find` cannot see it
-            // (the certificate carries no links); the registry can.
-            if let Some(cert) = &old.instrument.registered {
+            // A chain whose link at our certificate's sequence is not the
+            // registered one forks at or below it. `find` cannot see it (the
+            // certificate carries no links); the registry can, so the chain
+            // is kept for it.
+            let below_certificate = old.instrument.registered.as_ref().is_some_and(|cert| {
                 let (at, registered) = (cert.body.sequence, cert.body.replaces);
-                if instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered) {
-                    self.keep_fork_evidence(instrument, now)?;
-                    return Err(WalletError::DoubleTransfer { id, proof: None });
-                }
+                instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered)
+            });
+            // Same point of the chain as a copy we hold, different tip: the
+            // sender endorsed this sequence twice. (A registered certificate
+            // that compacts the chain names the same tip, so it still
+            // replaces it.)
+            let level_fork = old_seq == verified.sequence
+                && old.holding == Holding::Held
+                && old.instrument.tip_digest() != verified.tip;
+            if below_certificate || level_fork {
+                self.keep_fork_evidence(instrument, now)?;
+                return Err(WalletError::DoubleTransfer { id, proof: None });
+            }
+            if old_seq > verified.sequence || (old_seq == verified.sequence && old.holding != Holding::Held) {
+                return Err(WalletError::Stale(id));
             }
         }
+        // The mirror case: the new chain starts from a registered
+        // certificate whose registered link is not the one our copy has at
+        // that sequence. Ours is the branch the registry did not register:
+        // take the registered one, and keep ours for the registry to prove
+        // the double transfer with (found by the adversarial model: the
+        // import used to overwrite the only evidence).
+        let evidence = match (&existing, &instrument.registered) {
+            (Some(old), Some(cert)) => {
+                let (at, registered) = (cert.body.sequence, cert.body.replaces);
+                let forked = old.instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered);
+                if forked { self.fork_evidence_write(old.instrument.clone(), now)? } else { None }
+            }
+            _ => None,
+        };
         let (memo, counterparty) = self.arrival(&instrument);
         let record = InstrumentRecord {
             holder: verified.holder,
@@ -469,7 +483,9 @@ impl<S: WalletStore> Wallet<S> {
         };
         let summary = record.summary();
         let write = if existing.is_some() { Write::UpdateInstrument(record) } else { Write::InsertInstrument(record) };
-        self.store.apply(WriteBatch(vec![write, Write::AppendHistory(history)]))?;
+        let mut batch = WriteBatch(vec![write, Write::AppendHistory(history)]);
+        batch.0.extend(evidence);
+        self.store.apply(batch)?;
         Ok(summary)
     }
 
@@ -481,12 +497,19 @@ impl<S: WalletStore> Wallet<S> {
     /// the new one is dropped, so a flood of forks cannot push out the
     /// evidence kept first.
     fn keep_fork_evidence(&mut self, chain: Instrument, now: Timestamp) -> Result<(), WalletError> {
-        if self.store.fork_evidence()?.len() >= MAX_FORK_EVIDENCE {
-            return Ok(());
+        if let Some(write) = self.fork_evidence_write(chain, now)? {
+            self.store.apply(WriteBatch(vec![write]))?;
         }
-        let evidence = ForkEvidence { seq: 0, chain, kept_at: now };
-        self.store.apply(WriteBatch(vec![Write::KeepForkEvidence(evidence)]))?;
         Ok(())
+    }
+
+    /// The write that keeps `chain` as fork evidence, or `None` when
+    /// [`MAX_FORK_EVIDENCE`] chains are kept already.
+    fn fork_evidence_write(&self, chain: Instrument, now: Timestamp) -> Result<Option<Write>, WalletError> {
+        if self.store.fork_evidence()?.len() >= MAX_FORK_EVIDENCE {
+            return Ok(None);
+        }
+        Ok(Some(Write::KeepForkEvidence(ForkEvidence { seq: 0, chain, kept_at: now })))
     }
 
     /// How an instrument came to us, for the history.

@@ -172,6 +172,68 @@ fn a_fork_against_a_certificate_is_refused_kept_uploaded_once_and_forgotten_when
     assert_eq!(bob.instrument(&id).unwrap().instrument, held.instrument);
 }
 
+/// Found by the adversarial model: the mirror of the case above. Bob holds
+/// Mallory's second endorsement of sequence 1; the first, to Carol, was
+/// registered, and Carol's chain from that certificate reaches Bob. Bob
+/// takes the registered branch and keeps his copy for the registry, which
+/// proves the double transfer with it (the import used to overwrite it).
+#[test]
+fn a_registered_branch_over_a_held_fork_is_taken_and_the_fork_kept_for_the_registry() {
+    let world = World::new();
+    let [mut mallory, mut carol, mut bob]: [Wallet<SqliteStore>; 3] = std::array::from_fn(|_| world.wallet());
+    let mk = mallory.new_holder_key().unwrap();
+    let id = mallory.import_instrument(world.ticket(mk)).unwrap().id;
+    let original = mallory.instrument(&id).unwrap().instrument;
+    let ck = carol.new_holder_key().unwrap();
+    let to_carol = mallory.endorse(&id, ck, ExchangeId([1; 16]), ExchangeId::NONE).unwrap();
+    carol.import_instrument(to_carol.clone()).unwrap();
+    assert_eq!(carol.apply_reconcile(vec![world.certify(&to_carol)]).unwrap().certified, vec![id]);
+    let (b1, b2) = (bob.new_holder_key().unwrap(), bob.new_holder_key().unwrap());
+    let body = original.next_endorsement(b1, ExchangeId([2; 16]), ExchangeId::NONE, NOW);
+    let fork = original.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap());
+    bob.import_instrument(fork.clone()).unwrap();
+
+    let registered_branch = carol.endorse(&id, b2, ExchangeId([3; 16]), ExchangeId::NONE).unwrap();
+    bob.import_instrument(registered_branch.clone()).unwrap();
+    let held = bob.instrument(&id).unwrap();
+    assert_eq!((held.instrument, held.holding), (registered_branch.clone(), Holding::Held));
+    let upload = bob.reconcile_upload().unwrap();
+    assert_eq!(upload.items, vec![UploadItem::Chain(registered_branch), UploadItem::Chain(fork.clone())]);
+    // The registry compares the kept fork with its registered link.
+    let proof = EquivocationProof::find(&to_carol, &fork).unwrap();
+    assert_eq!((proof.signer, proof.sequence()), (mk, 1), "Mallory signed sequence 1 twice");
+}
+
+/// Found by the adversarial model: Carol held Mallory's first endorsement
+/// and passed it on; Mallory's second endorsement of the same sequence,
+/// passed on by Dave, reaches Carol at the same sequence as her copy. It
+/// is a double transfer with a proof, not merely "stale".
+#[test]
+fn a_fork_reaching_a_wallet_that_passed_the_other_branch_on_is_proven() {
+    let world = World::new();
+    let [mut mallory, mut carol, mut dave, mut bob]: [Wallet<SqliteStore>; 4] = std::array::from_fn(|_| world.wallet());
+    let mk = mallory.new_holder_key().unwrap();
+    let id = mallory.import_instrument(world.ticket(mk)).unwrap().id;
+    let original = mallory.instrument(&id).unwrap().instrument;
+    let ck = carol.new_holder_key().unwrap();
+    carol.import_instrument(mallory.endorse(&id, ck, ExchangeId([1; 16]), ExchangeId::NONE).unwrap()).unwrap();
+    let bk = bob.new_holder_key().unwrap();
+    bob.import_instrument(carol.endorse(&id, bk, ExchangeId([2; 16]), ExchangeId::NONE).unwrap()).unwrap();
+    carol.confirm_transferred(&id).unwrap();
+    let dk = dave.new_holder_key().unwrap();
+    let body = original.next_endorsement(dk, ExchangeId([3; 16]), ExchangeId::NONE, NOW);
+    dave.import_instrument(original.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap())).unwrap();
+    let before = carol.instrument(&id).unwrap();
+    let fork = dave.endorse(&id, carol.new_holder_key().unwrap(), ExchangeId([4; 16]), ExchangeId::NONE).unwrap();
+    match carol.import_instrument(fork) {
+        Err(WalletError::DoubleTransfer { proof: Some(proof), .. }) => {
+            assert_eq!((proof.signer, proof.sequence()), (mk, 1), "Mallory signed sequence 1 twice");
+        }
+        other => panic!("expected a proven double transfer, got {other:?}"),
+    }
+    assert_eq!(carol.instrument(&id).unwrap(), before, "nothing changed");
+}
+
 /// Found by `registry/tests/crash.rs`: after a refund the registry's
 /// certificate for the ticket the wallet gave back says `refunded`, which
 /// the verifier refuses — and that used to fail the whole sync, every time.
