@@ -72,18 +72,13 @@ impl OfflinePolicy {
 
     /// Whether `instrument` is within the policy.
     pub fn admits(&self, instrument: &Instrument) -> bool {
-        self.admits_after(instrument, 0)
+        self.excess(instrument, 0).is_none()
     }
 
-    /// Whether `instrument` is still within the policy after `more_links`
-    /// further endorsements (a wallet judging an offer before the sender
-    /// endorses it over).
-    pub fn admits_after(&self, instrument: &Instrument, more_links: usize) -> bool {
-        self.excess(instrument, more_links).is_none()
-    }
-
-    /// What puts `instrument`, after `more_links` further endorsements,
-    /// past the policy, in words for the user; `None` when it is within.
+    /// What puts `instrument`, after `more_links` further endorsements (a
+    /// wallet judging an offer before the sender endorses it over), past
+    /// the policy, in words for the user; `None` when it is within. Only an
+    /// excess allocates, so the gate's in-policy path costs no more.
     pub fn excess(&self, instrument: &Instrument, more_links: usize) -> Option<String> {
         let hops = instrument.links.len().saturating_add(more_links);
         if hops > self.max_unreconciled_hops {
