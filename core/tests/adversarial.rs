@@ -16,7 +16,8 @@
 //! Invariants, checked after every case:
 //! 1. every double transfer that reached two wallets is detected (by the
 //!    receiving wallet, a gate or the registry) with a proof naming the
-//!    cheater's key;
+//!    cheater's key; a fork refused without a proof is kept for the
+//!    registry, and one refused as stale is one the wallet cannot see;
 //! 2. no proof ever names a key of an honest wallet, and every refusal of
 //!    an honest holder at a gate is explained by a cheat on that ticket;
 //! 3. no honest party loses value: a ticket whose history has no cheat is,
@@ -210,8 +211,6 @@ struct World {
     /// Every proof anyone found.
     proofs: Vec<EquivocationProof>,
     last_presentation: Option<(Presentation, Signed<ChallengeBody>)>,
-    /// Forks a wallet refused without a proof (see the finding above).
-    unproven_refusals: usize,
     /// Every admitted presentation, with whether it was of a stale copy.
     admitted: Vec<(Signed<PresentationBody>, bool)>,
     /// What each cheater has endorsed: (wallet, ticket, sequence, tip). A
@@ -292,7 +291,6 @@ impl World {
             equivocations: Vec::new(),
             proofs: Vec::new(),
             last_presentation: None,
-            unproven_refusals: 0,
             admitted: Vec::new(),
             endorsed: BTreeSet::new(),
         };
@@ -340,6 +338,13 @@ impl World {
         }
     }
 
+    /// A wallet that refused `fork` without a proof kept it, so its next
+    /// sync hands it to the registry: the evidence is never lost.
+    fn assert_kept_for_the_registry(&self, w: usize, fork: &Instrument) {
+        let kept = self.wallets[w].store().fork_evidence().unwrap();
+        assert!(kept.iter().any(|f| f.chain == *fork), "a fork refused without a proof was not kept for the registry");
+    }
+
     /// `w` signs the link after `copy`'s tip.
     fn endorses(&mut self, w: usize, copy: &Instrument) {
         self.endorsed.insert((w, copy.id(), copy.sequence(), copy.tip_digest().0));
@@ -368,7 +373,7 @@ impl World {
                 let key = self.wallets[to].new_holder_key().unwrap();
                 let exchange = ExchangeId::random(&mut OsRng);
                 let chain = self.wallets[from].endorse(&id, key, exchange, exchange).unwrap();
-                match self.wallets[to].import_instrument(chain) {
+                match self.wallets[to].import_instrument(chain.clone()) {
                     Ok(_) => {
                         self.wallets[from].confirm_transferred(&id).unwrap();
                         if self.tickets[t].owner == from {
@@ -378,7 +383,10 @@ impl World {
                     Err(WalletError::DoubleTransfer { proof, .. }) => {
                         // `to` already holds a fork at this sequence: a cheat upstream.
                         assert!(self.tickets[t].cheated, "an honest transfer was taken for a double transfer");
-                        self.proofs.extend(proof.map(|p| *p));
+                        match proof {
+                            Some(p) => self.proofs.push(*p),
+                            None => self.assert_kept_for_the_registry(to, &chain),
+                        }
                     }
                     Err(e) => panic!("an honest transfer was refused: {e}"),
                 }
@@ -414,19 +422,35 @@ impl World {
                         self.proofs.push(*proof);
                     }
                     Err(WalletError::DoubleTransfer { proof: None, .. }) => {
-                        // Finding (docs/security.md): a wallet whose copy is a
-                        // registered certificate has no link to compare, so it
-                        // refuses the fork without a proof, and the fork goes
-                        // no further. Only then may the proof be missing.
-                        let held = self.held(to, &id).expect("refused for a copy it holds");
+                        // A wallet whose copy is a registered certificate has
+                        // no link to compare, so it refuses the fork without a
+                        // proof and keeps it for the registry, which proves it
+                        // at the wallet's next sync (invariant 1). The copy
+                        // need not be held: a wallet that passed its
+                        // certificate on refuses the fork the same way (found
+                        // by the 100,000-case run; docs/security.md).
+                        let theirs =
+                            self.wallets[to].store().instrument(&id).unwrap().expect("refused for a copy it has");
                         assert!(
-                            !held.instrument.links.iter().any(|l| l.body.sequence == fork.sequence()),
+                            !theirs.instrument.links.iter().any(|l| l.body.sequence == fork.sequence()),
                             "the wallet had the link to prove the double transfer with"
                         );
-                        self.unproven_refusals += 1;
+                        self.assert_kept_for_the_registry(to, &fork);
+                        self.equivocations.push((id, fork.sequence(), copy.holder()));
                     }
-                    // `to` is further along this ticket already: the fork is stale to it.
-                    Err(WalletError::Stale(_) | WalletError::AlreadyHeld(_)) => {}
+                    // `to` is further along this ticket already: the fork is
+                    // stale to it. That is right only where `to` cannot see
+                    // the fork (no link and no certificate at its sequence);
+                    // otherwise the refusal would lose the evidence.
+                    Err(WalletError::Stale(_) | WalletError::AlreadyHeld(_)) => {
+                        let theirs = self.wallets[to].store().instrument(&id).unwrap().expect("stale to a copy it has");
+                        let at = fork.sequence();
+                        assert!(
+                            !theirs.instrument.links.iter().any(|l| l.body.sequence == at)
+                                && theirs.instrument.registered.as_ref().is_none_or(|c| c.body.sequence != at),
+                            "a fork the wallet could see was refused as stale"
+                        );
+                    }
                     Err(e) => panic!("unexpected refusal of a fork: {e}"),
                 }
             }
@@ -605,6 +629,14 @@ impl World {
 
 const DAY: u64 = 86_400;
 
+impl Case {
+    /// A scripted case: both gates offline, final reconciliation order
+    /// from seed 0.
+    fn scripted(cheaters: &[bool], tickets: &[(usize, u16)], actions: Vec<Action>) -> Self {
+        Self { cheaters: cheaters.to_vec(), tickets: tickets.to_vec(), online: [false, false], actions, order_seed: 0 }
+    }
+}
+
 fn check_case(case: &Case) {
     let mut world = World::new(case);
     for action in &case.actions {
@@ -720,18 +752,16 @@ fn a_scripted_double_transfer_is_caught_at_reconciliation() {
 /// use it spent there, or a second offline gate admits it again.
 #[test]
 fn reconciling_does_not_restore_a_use_spent_offline() {
-    let case = Case {
-        cheaters: vec![false, false],
-        tickets: vec![(0, 1)],
-        online: [false, false],
-        actions: vec![
+    let case = Case::scripted(
+        &[false, false],
+        &[(0, 1)],
+        vec![
             Action::Transfer { from: 0, to: 1, ticket: 0 },
             Action::Present { wallet: 1, ticket: 0, gate: 1 },
             Action::Reconcile { wallet: 1 },
             Action::Present { wallet: 1, ticket: 0, gate: 0 },
         ],
-        order_seed: 0,
-    };
+    );
     check_case(&case);
 }
 
@@ -741,17 +771,15 @@ fn reconciling_does_not_restore_a_use_spent_offline() {
 /// misuse and name the cheater's key, not the honest holder's.
 #[test]
 fn a_stale_copy_presented_after_transferring_names_the_cheater() {
-    let case = Case {
-        cheaters: vec![false, true],
-        tickets: vec![(1, 1)],
-        online: [false, false],
-        actions: vec![
+    let case = Case::scripted(
+        &[false, true],
+        &[(1, 1)],
+        vec![
             Action::Transfer { from: 1, to: 0, ticket: 0 },
             Action::Present { wallet: 1, ticket: 0, gate: 0 },
             Action::Reconcile { wallet: 0 },
         ],
-        order_seed: 0,
-    };
+    );
     let mut world = World::new(&case);
     let cheater_key = world.tickets.first().map(|t| world.held(1, &t.id).unwrap().holder).unwrap();
     for action in &case.actions {
@@ -773,16 +801,46 @@ fn a_stale_copy_presented_after_transferring_names_the_cheater() {
 /// forwarder's key.
 #[test]
 fn passing_on_a_received_fork_is_not_a_second_double_transfer() {
-    let case = Case {
-        cheaters: vec![false, false, true, true],
-        tickets: vec![(3, 1), (0, 1)],
-        online: [false, false],
-        actions: vec![
+    let case = Case::scripted(
+        &[false, false, true, true],
+        &[(3, 1), (0, 1)],
+        vec![
             Action::Transfer { from: 3, to: 4, ticket: 2 },
             Action::DoubleTransfer { cheater: 3, to: 6, ticket: 2 },
             Action::DoubleTransfer { cheater: 6, to: 0, ticket: 2 },
         ],
-        order_seed: 0,
-    };
+    );
+    check_case(&case);
+}
+
+/// Found by the 100,000-case run: the cheater passes the ticket to wallet
+/// 0, which reconciles (its copy becomes a registered certificate) and
+/// passes it back; the cheater then signs sequence 1 again, to wallet 0.
+/// Wallet 0 holds no copy, but the certificate it passed on contradicts the
+/// fork, so it refuses it without a proof (it has no link to build one
+/// from) and keeps it: its next sync hands it to the registry, which proves
+/// the double transfer and names the cheater.
+#[test]
+fn a_fork_refused_by_a_wallet_that_passed_its_certificate_on_is_proven_by_the_registry() {
+    let case = Case::scripted(
+        &[false, true],
+        &[(1, 1)],
+        vec![
+            Action::Transfer { from: 1, to: 0, ticket: 0 },
+            Action::Reconcile { wallet: 0 },
+            Action::Transfer { from: 0, to: 1, ticket: 0 },
+            Action::DoubleTransfer { cheater: 1, to: 0, ticket: 0 },
+        ],
+    );
+    let mut world = World::new(&case);
+    for action in &case.actions {
+        world.run(action);
+    }
+    let (id, sequence, cheater) = *world.equivocations.first().expect("the double transfer is recorded");
+    assert_eq!(sequence, 1);
+    assert!(world.held(0, &id).is_none() && world.proofs.is_empty(), "wallet 0 holds nothing and proved nothing");
+    world.reconcile(0);
+    let proof = world.model.proofs.iter().find(|p| p.instrument_id() == id).expect("the registry proves the kept fork");
+    assert_eq!((proof.verify(), proof.sequence()), (Ok(cheater), 1));
     check_case(&case);
 }

@@ -53,6 +53,23 @@ impl World {
         });
         self.issuer.issue(attrs, holder, NOW, &mut rand::rngs::OsRng).unwrap()
     }
+    /// Mallory's ticket, endorsed to Carol, who reconciles it into a
+    /// registered certificate: Mallory's key, the ticket, Mallory's copy
+    /// before the endorsement, and the chain Carol received.
+    fn certified_to_carol(
+        &self,
+        mallory: &mut Wallet<SqliteStore>,
+        carol: &mut Wallet<SqliteStore>,
+    ) -> (crate::PublicKey, crate::InstrumentId, Instrument, Instrument) {
+        let mk = mallory.new_holder_key().unwrap();
+        let id = mallory.import_instrument(self.ticket(mk)).unwrap().id;
+        let original = mallory.instrument(&id).unwrap().instrument;
+        let ck = carol.new_holder_key().unwrap();
+        let to_carol = mallory.endorse(&id, ck, ExchangeId([1; 16]), ExchangeId::NONE).unwrap();
+        carol.import_instrument(to_carol.clone()).unwrap();
+        assert_eq!(carol.apply_reconcile(vec![self.certify(&to_carol)]).unwrap().certified, vec![id]);
+        (mk, id, original, to_carol)
+    }
     /// What the registry answers for a chain it registers.
     fn certify(&self, chain: &Instrument) -> ItemOutcome {
         let empty = DenyList::empty();
@@ -181,13 +198,7 @@ fn a_fork_against_a_certificate_is_refused_kept_uploaded_once_and_forgotten_when
 fn a_registered_branch_over_a_held_fork_is_taken_and_the_fork_kept_for_the_registry() {
     let world = World::new();
     let [mut mallory, mut carol, mut bob]: [Wallet<SqliteStore>; 3] = std::array::from_fn(|_| world.wallet());
-    let mk = mallory.new_holder_key().unwrap();
-    let id = mallory.import_instrument(world.ticket(mk)).unwrap().id;
-    let original = mallory.instrument(&id).unwrap().instrument;
-    let ck = carol.new_holder_key().unwrap();
-    let to_carol = mallory.endorse(&id, ck, ExchangeId([1; 16]), ExchangeId::NONE).unwrap();
-    carol.import_instrument(to_carol.clone()).unwrap();
-    assert_eq!(carol.apply_reconcile(vec![world.certify(&to_carol)]).unwrap().certified, vec![id]);
+    let (mk, id, original, to_carol) = world.certified_to_carol(&mut mallory, &mut carol);
     let (b1, b2) = (bob.new_holder_key().unwrap(), bob.new_holder_key().unwrap());
     let body = original.next_endorsement(b1, ExchangeId([2; 16]), ExchangeId::NONE, NOW);
     let fork = original.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap());
@@ -232,6 +243,35 @@ fn a_fork_reaching_a_wallet_that_passed_the_other_branch_on_is_proven() {
         other => panic!("expected a proven double transfer, got {other:?}"),
     }
     assert_eq!(carol.instrument(&id).unwrap(), before, "nothing changed");
+}
+
+/// Found by the adversarial model (100,000 cases): Carol reconciled her
+/// copy from Mallory into a registered certificate and passed it back to
+/// Mallory, who then signs sequence 1 again, to Carol. Carol holds no copy,
+/// but the certificate she passed on contradicts the fork: she refuses it
+/// without a proof (her copy has no link 1 to build one from), keeps it,
+/// and her next sync hands it to the registry, which proves it.
+#[test]
+fn a_fork_reaching_a_wallet_that_passed_its_certificate_on_is_kept_for_the_registry() {
+    let world = World::new();
+    let [mut mallory, mut carol]: [Wallet<SqliteStore>; 2] = std::array::from_fn(|_| world.wallet());
+    let (mk, id, original, to_carol) = world.certified_to_carol(&mut mallory, &mut carol);
+    let back = carol.endorse(&id, mallory.new_holder_key().unwrap(), ExchangeId([2; 16]), ExchangeId::NONE).unwrap();
+    mallory.import_instrument(back.clone()).unwrap();
+    carol.confirm_transferred(&id).unwrap();
+    let before = carol.instrument(&id).unwrap();
+    assert_eq!((before.holding, before.instrument.links.len()), (Holding::Gone, 1), "only the link to Mallory");
+
+    let body = original.next_endorsement(carol.new_holder_key().unwrap(), ExchangeId([3; 16]), ExchangeId::NONE, NOW);
+    let fork = original.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap());
+    let refused = carol.import_instrument(fork.clone());
+    assert!(matches!(refused, Err(WalletError::DoubleTransfer { proof: None, .. })), "{refused:?}");
+    assert_eq!(carol.instrument(&id).unwrap(), before, "nothing changed");
+    let upload = carol.reconcile_upload().unwrap();
+    assert_eq!(upload.items, vec![UploadItem::Chain(back), UploadItem::Chain(fork.clone())]);
+    // The registry compares the kept fork with its registered link.
+    let proof = EquivocationProof::find(&to_carol, &fork).unwrap();
+    assert_eq!((proof.signer, proof.sequence()), (mk, 1), "Mallory signed sequence 1 twice");
 }
 
 /// Found by `registry/tests/crash.rs`: after a refund the registry's
