@@ -16,8 +16,10 @@
 //! Invariants, checked after every case:
 //! 1. every double transfer that reached two wallets is detected (by the
 //!    receiving wallet, a gate or the registry) with a proof naming the
-//!    cheater's key; a fork refused without a proof is kept for the
-//!    registry, and one refused as stale is one the wallet cannot see;
+//!    cheater's key (or, for one made on a branch an earlier double
+//!    transfer started, by the proof of that one: see `Equivocation`); a
+//!    fork refused without a proof is kept for the registry, and one
+//!    refused as stale is one the wallet cannot see;
 //! 2. no proof ever names a key of an honest wallet, and every refusal of
 //!    an honest holder at a gate is explained by a cheat on that ticket;
 //! 3. no honest party loses value: a ticket whose history has no cheat is,
@@ -179,6 +181,26 @@ impl RegistryModel {
     }
 }
 
+/// A double transfer delivered: `cheater` endorsed `sequence` of `id` a
+/// second time, extending `copy`.
+#[derive(Debug, Clone)]
+struct Equivocation {
+    id: InstrumentId,
+    sequence: u32,
+    cheater: PublicKey,
+    copy: Instrument,
+    /// The sequence the receiving wallet's proof names when it is below
+    /// `sequence`: `copy` is itself on a branch an earlier double transfer
+    /// started, and the first place the wallet sees the two differ is there.
+    upstream: Option<u32>,
+}
+
+/// The first sequence at which `a` and `b` carry different links.
+fn first_divergence(a: &Instrument, b: &Instrument) -> Option<u32> {
+    let theirs = links(b);
+    a.links.iter().find(|l| theirs.get(&l.body.sequence).is_some_and(|o| *o != *l)).map(|l| l.body.sequence)
+}
+
 /// What the model knows about one ticket.
 #[derive(Debug, Clone)]
 struct TicketModel {
@@ -206,8 +228,8 @@ struct World {
     gates: Vec<Gate>,
     tickets: Vec<TicketModel>,
     model: RegistryModel,
-    /// Double transfers delivered: (ticket, sequence, cheater key).
-    equivocations: Vec<(InstrumentId, u32, PublicKey)>,
+    /// Double transfers delivered.
+    equivocations: Vec<Equivocation>,
     /// Every proof anyone found.
     proofs: Vec<EquivocationProof>,
     last_presentation: Option<(Presentation, Signed<ChallengeBody>)>,
@@ -413,12 +435,20 @@ impl World {
                 self.tickets[t].cheated = true;
                 match self.wallets[to].import_instrument(fork.clone()) {
                     Ok(_) => {
-                        self.equivocations.push((id, fork.sequence(), copy.holder()));
+                        self.equivocations.push(Equivocation::of(&fork, &copy, None));
                         self.remember_stale(to, &fork);
                     }
                     Err(WalletError::DoubleTransfer { proof: Some(proof), .. }) => {
-                        assert_eq!(proof.verify(), Ok(copy.holder()), "the wallet names the cheater");
-                        self.equivocations.push((id, fork.sequence(), copy.holder()));
+                        // The wallet proves the first place its copy and the
+                        // fork differ: the cheater's second endorsement, or,
+                        // when the cheater's copy is itself on a branch an
+                        // earlier double transfer started, that one.
+                        // (Invariant 2: no proof names an honest key.)
+                        let upstream = (proof.sequence() < fork.sequence()).then(|| proof.sequence());
+                        if upstream.is_none() {
+                            assert_eq!(proof.verify(), Ok(copy.holder()), "the wallet names the cheater");
+                        }
+                        self.equivocations.push(Equivocation::of(&fork, &copy, upstream));
                         self.proofs.push(*proof);
                     }
                     Err(WalletError::DoubleTransfer { proof: None, .. }) => {
@@ -436,7 +466,7 @@ impl World {
                             "the wallet had the link to prove the double transfer with"
                         );
                         self.assert_kept_for_the_registry(to, &fork);
-                        self.equivocations.push((id, fork.sequence(), copy.holder()));
+                        self.equivocations.push(Equivocation::of(&fork, &copy, None));
                     }
                     // `to` is further along this ticket already: the fork is
                     // stale to it. That is right only where `to` cannot see
@@ -629,6 +659,13 @@ impl World {
 
 const DAY: u64 = 86_400;
 
+impl Equivocation {
+    /// `fork` is `copy` with the cheater's second endorsement.
+    fn of(fork: &Instrument, copy: &Instrument, upstream: Option<u32>) -> Self {
+        Self { id: fork.id(), sequence: fork.sequence(), cheater: copy.holder(), copy: copy.clone(), upstream }
+    }
+}
+
 impl Case {
     /// A scripted case: both gates offline, final reconciliation order
     /// from seed 0.
@@ -667,11 +704,24 @@ fn check_case(case: &Case) {
         let signer = proof.verify().expect("every proof found verifies");
         assert!(!honest.contains(&signer), "a proof blames an honest wallet's key");
     }
-    // 1. Every delivered double transfer is proven, naming the cheater.
-    for (id, sequence, cheater) in &world.equivocations {
+    // 1. Every delivered double transfer is proven, naming the cheater —
+    // unless it was made on a branch an earlier double transfer started and
+    // that one is proven: the receiving wallet proved the earlier one, or
+    // the branch is not the registered one (the registry keeps only the
+    // registered links, so it answers every chain of that branch with the
+    // proof of where the branch left them).
+    for e in &world.equivocations {
+        let proven = |sequence: u32, signer: Option<PublicKey>| {
+            all_proofs
+                .iter()
+                .any(|p| p.instrument_id() == e.id && p.sequence() == sequence && signer.is_none_or(|k| p.signer == k))
+        };
+        let off_the_registered_branch = world.model.chains.get(&e.id).and_then(|r| first_divergence(&e.copy, r));
+        let upstream = e.upstream.or(off_the_registered_branch).filter(|&s| s < e.sequence);
         assert!(
-            all_proofs.iter().any(|p| p.instrument_id() == *id && p.sequence() == *sequence && p.signer == *cheater),
-            "the double transfer of sequence {sequence} was not caught"
+            proven(e.sequence, Some(e.cheater)) || upstream.is_some_and(|s| proven(s, None)),
+            "the double transfer of sequence {} was not caught",
+            e.sequence
         );
     }
     // 6. Presented after transferring: proven from the registry's chain,
@@ -742,7 +792,7 @@ fn a_scripted_double_transfer_is_caught_at_reconciliation() {
     world.reconcile(0);
     world.reconcile(2);
     assert_eq!(world.model.proofs.len(), 1, "the second branch is a conflict");
-    let cheater_key = world.equivocations[0].2;
+    let cheater_key = world.equivocations[0].cheater;
     assert_eq!(world.model.proofs[0].verify(), Ok(cheater_key));
     check_case(&case);
 }
@@ -836,11 +886,58 @@ fn a_fork_refused_by_a_wallet_that_passed_its_certificate_on_is_proven_by_the_re
     for action in &case.actions {
         world.run(action);
     }
-    let (id, sequence, cheater) = *world.equivocations.first().expect("the double transfer is recorded");
+    let Equivocation { id, sequence, cheater, .. } =
+        world.equivocations.first().cloned().expect("the double transfer is recorded");
     assert_eq!(sequence, 1);
     assert!(world.held(0, &id).is_none() && world.proofs.is_empty(), "wallet 0 holds nothing and proved nothing");
     world.reconcile(0);
     let proof = world.model.proofs.iter().find(|p| p.instrument_id() == id).expect("the registry proves the kept fork");
     assert_eq!((proof.verify(), proof.sequence()), (Ok(cheater), 1));
+    check_case(&case);
+}
+
+/// A double transfer made on a branch an earlier one started: Mallory
+/// (wallet 1) endorses sequence 1 to wallet 0, which registers it, and again
+/// to Carol (wallet 2, cheating too), who passes that branch on to wallet 3
+/// and then endorses sequence 2 of it again, to wallet 0. Wallet 0's
+/// certificate contradicts the chain at sequence 1: it refuses it and keeps
+/// it, and the registry proves Mallory's fork. Carol's second endorsement
+/// is on a branch the registry never registered (it keeps only registered
+/// links), so no one can prove it; the branch's holders are answered with
+/// the proof of Mallory's fork. (The model wanted Carol's proof once it
+/// recorded refusals without a proof as delivered double transfers.)
+#[test]
+fn a_double_transfer_on_an_unregistered_branch_is_answered_by_the_upstream_proof() {
+    let case = Case::scripted(
+        &[false, true, true, false],
+        &[(1, 1)],
+        vec![
+            Action::Transfer { from: 1, to: 0, ticket: 0 },
+            Action::Reconcile { wallet: 0 },
+            Action::DoubleTransfer { cheater: 1, to: 2, ticket: 0 },
+            Action::Transfer { from: 2, to: 3, ticket: 0 },
+            Action::DoubleTransfer { cheater: 2, to: 0, ticket: 0 },
+        ],
+    );
+    check_case(&case);
+}
+
+/// The same without the registration: Carol's second endorsement of
+/// sequence 2 reaches Mallory, whose copy has Mallory's first endorsement
+/// of sequence 1. The first place the two chains differ is sequence 1, so
+/// Mallory's wallet refuses it with the proof of Mallory's fork, not
+/// Carol's (the model used to insist on Carol's).
+#[test]
+fn a_fork_of_a_forked_branch_is_refused_with_the_first_proof() {
+    let case = Case::scripted(
+        &[false, true, true, false],
+        &[(1, 1)],
+        vec![
+            Action::Transfer { from: 1, to: 0, ticket: 0 },
+            Action::DoubleTransfer { cheater: 1, to: 2, ticket: 0 },
+            Action::Transfer { from: 2, to: 3, ticket: 0 },
+            Action::DoubleTransfer { cheater: 2, to: 1, ticket: 0 },
+        ],
+    );
     check_case(&case);
 }
