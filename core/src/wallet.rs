@@ -410,7 +410,23 @@ impl<S: WalletStore> Wallet<S> {
             _ => return Err(WalletError::NotOurs(id)),
         }
         let existing = self.store.instrument(&id)?;
-        if let Some(old) = &existing {
+        // The new chain starts from a registered certificate whose
+        // registered link is not the one our copy has at that sequence: ours
+        // is on a branch the registry did not register, so the new chain is
+        // neither stale to it nor a fork to refuse, whatever their
+        // sequences. It is taken, and ours kept for the registry to prove
+        // the double transfer with (found by the adversarial model: the
+        // import used to overwrite the only evidence, and, when our copy of
+        // the unregistered branch was as far along and passed on, to refuse
+        // an honest transfer of the registered one as stale).
+        let ours_unregistered = match (&existing, &instrument.registered) {
+            (Some(old), Some(cert)) => {
+                let (at, registered) = (cert.body.sequence, cert.body.replaces);
+                old.instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered)
+            }
+            _ => false,
+        };
+        if let Some(old) = existing.as_ref().filter(|_| !ours_unregistered) {
             let old_seq = old.instrument.sequence();
             if old.holding == Holding::Held && old.instrument == instrument {
                 return Err(WalletError::AlreadyHeld(id));
@@ -446,18 +462,8 @@ impl<S: WalletStore> Wallet<S> {
                 return Err(WalletError::Stale(id));
             }
         }
-        // The mirror case: the new chain starts from a registered
-        // certificate whose registered link is not the one our copy has at
-        // that sequence. Ours is the branch the registry did not register:
-        // take the registered one, and keep ours for the registry to prove
-        // the double transfer with (found by the adversarial model: the
-        // import used to overwrite the only evidence).
-        let evidence = match (&existing, &instrument.registered) {
-            (Some(old), Some(cert)) => {
-                let (at, registered) = (cert.body.sequence, cert.body.replaces);
-                let forked = old.instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered);
-                if forked { self.fork_evidence_write(old.instrument.clone(), now)? } else { None }
-            }
+        let evidence = match &existing {
+            Some(old) if ours_unregistered => self.fork_evidence_write(old.instrument.clone(), now)?,
             _ => None,
         };
         let (memo, counterparty) = self.arrival(&instrument);

@@ -16,11 +16,12 @@
 //!                    Refused(reason)   ─▶ nothing changes
 //! ```
 //!
-//! The upload also carries the chains the wallet refused as a fork against
-//! a registered certificate it holds (kept by `import_instrument`, which
-//! cannot prove such a fork): the registry answers `Conflict(proof)` for
-//! them, and each is forgotten once the registry has answered for its
-//! instrument.
+//! The upload also carries the fork evidence `import_instrument` keeps: a
+//! chain it refused as a fork against a registered certificate its copy
+//! has (held or passed on), which it cannot prove, and its own copy of an
+//! unregistered branch that a chain from the registered one replaced: the
+//! registry answers `Conflict(proof)` for them, and each is forgotten once
+//! the registry has answered for its instrument.
 //!
 //! Both steps are safe to repeat: the registry is idempotent, and applying
 //! the same answer twice changes nothing the second time. A crash between

@@ -274,6 +274,46 @@ fn a_fork_reaching_a_wallet_that_passed_its_certificate_on_is_kept_for_the_regis
     assert_eq!((proof.signer, proof.sequence()), (mk, 1), "Mallory signed sequence 1 twice");
 }
 
+/// Found by the adversarial model (100,000 cases, case ~97,260): Hana
+/// passes her ticket to Mallory, who passes it to Wes and signs sequence 2
+/// again, to Hana. Hana takes that fork in good faith (she had passed on
+/// only sequence 1) and passes it on. Wes registers his branch and sells
+/// the ticket to Hana: an honest transfer at the same sequence as her
+/// passed-on copy of the other branch, which the import refused as stale.
+/// Wes's certificate shows Hana's copy is off the registered branch: she
+/// takes his chain and keeps hers for the registry, which proves Mallory's
+/// fork with it.
+#[test]
+fn a_registered_branch_reaching_a_wallet_that_passed_a_fork_on_is_taken() {
+    let world = World::new();
+    let [mut hana, mut mallory, mut wes]: [Wallet<SqliteStore>; 3] = std::array::from_fn(|_| world.wallet());
+    let hk = hana.new_holder_key().unwrap();
+    let id = hana.import_instrument(world.ticket(hk)).unwrap().id;
+    let mk = mallory.new_holder_key().unwrap();
+    mallory.import_instrument(hana.endorse(&id, mk, ExchangeId([1; 16]), ExchangeId::NONE).unwrap()).unwrap();
+    hana.confirm_transferred(&id).unwrap();
+    let at_mallory = mallory.instrument(&id).unwrap().instrument;
+    let to_wes = mallory.endorse(&id, wes.new_holder_key().unwrap(), ExchangeId([2; 16]), ExchangeId::NONE).unwrap();
+    wes.import_instrument(to_wes.clone()).unwrap();
+    let body = at_mallory.next_endorsement(hana.new_holder_key().unwrap(), ExchangeId([3; 16]), ExchangeId::NONE, NOW);
+    hana.import_instrument(at_mallory.with_link(Signed::sign(body, &mallory.signer(&mk).unwrap()).unwrap())).unwrap();
+    let passed_on =
+        hana.endorse(&id, mallory.new_holder_key().unwrap(), ExchangeId([4; 16]), ExchangeId::NONE).unwrap();
+    hana.confirm_transferred(&id).unwrap();
+    assert_eq!(wes.apply_reconcile(vec![world.certify(&to_wes)]).unwrap().certified, vec![id]);
+
+    let bought = wes.endorse(&id, hana.new_holder_key().unwrap(), ExchangeId([5; 16]), ExchangeId::NONE).unwrap();
+    assert_eq!(bought.sequence(), passed_on.sequence(), "level with her passed-on copy");
+    hana.import_instrument(bought.clone()).unwrap();
+    let held = hana.instrument(&id).unwrap();
+    assert_eq!((held.instrument, held.holding), (bought.clone(), Holding::Held));
+    let upload = hana.reconcile_upload().unwrap();
+    assert_eq!(upload.items, vec![UploadItem::Chain(bought), UploadItem::Chain(passed_on.clone())]);
+    // The registry compares the kept copy with its registered links.
+    let proof = EquivocationProof::find(&to_wes, &passed_on).unwrap();
+    assert_eq!((proof.signer, proof.sequence()), (mk, 2), "Mallory signed sequence 2 twice");
+}
+
 /// Found by `registry/tests/crash.rs`: after a refund the registry's
 /// certificate for the ticket the wallet gave back says `refunded`, which
 /// the verifier refuses — and that used to fail the whole sync, every time.
