@@ -246,8 +246,9 @@ pub(crate) trait BulkChainTx {
     fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<InstrumentRow>>;
     /// The stored links at the given (instrument, sequence) keys.
     fn links_at(&mut self, keys: &[(InstrumentId, u32)]) -> StoreResult<Vec<LinkRecord>>;
-    /// Inserts links, skipping any whose (instrument, sequence) is taken;
-    /// returns how many were inserted.
+    /// Inserts links and returns how many were inserted. When any
+    /// (instrument, sequence) is taken it inserts fewer, or none at all and
+    /// leaves the transaction unusable: the caller gives the batch up.
     fn insert_links(&mut self, links: &[LinkRecord], now: Timestamp) -> StoreResult<usize>;
     /// Inserts former-holder records.
     fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()>;

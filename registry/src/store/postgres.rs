@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_bag_digest.sql"),
     include_str!("../../migrations/postgres/0009_used_after_transfer.sql"),
     include_str!("../../migrations/postgres/0010_instrument_updates.sql"),
+    include_str!("../../migrations/postgres/0011_set_based_references.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -638,13 +639,22 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         let bytes: Vec<&[u8]> = links.iter().map(|l| l.bytes.as_slice()).collect();
         let now = to_i64(now)?;
         self.run(|tx| {
-            let n = tx.execute(
+            // No `ON CONFLICT`: under the row locks every key is free, and
+            // speculative insertion would cost an index probe and a WAL
+            // record per row for a case that only a writer going around
+            // the locks can cause. That case refuses the statement, and
+            // with it the transaction, which the caller then gives up.
+            let inserted = tx.execute(
                 "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
                  registered_at) SELECT u.*, $8 FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], \
-                 $5::bytea[], $6::bytea[], $7::bytea[]) AS u ON CONFLICT (instrument, sequence) DO NOTHING",
+                 $5::bytea[], $6::bytea[], $7::bytea[]) AS u",
                 &[&instruments, &sequences, &digests, &previous, &signers, &new_holders, &bytes, &now],
-            )?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            );
+            match inserted {
+                Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(0),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 
