@@ -141,11 +141,12 @@ fn chains(n: usize) -> Result<Vec<Instrument>, BenchError> {
 }
 
 /// Bare batch Ed25519 verification, on every core, of each chain's link
-/// and, with `genesis`, its genesis: the equation alone, no other check.
+/// and, with `genesis`, its genesis: the equation alone, no other check,
+/// in batches the size the core verifier uses.
 fn batch_verify(chains: &[Instrument], genesis: bool) -> Result<Duration, BenchError> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let part = |part: &[Instrument]| -> Result<(), BenchError> {
-        for batch in part.chunks(64) {
+        for batch in part.chunks(tessera_core::verify::BATCH_INSTRUMENTS) {
             let (mut messages, mut sigs, mut keys) = (Vec::new(), Vec::new(), Vec::new());
             for c in batch {
                 let g = &c.genesis;
