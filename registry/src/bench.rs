@@ -107,16 +107,21 @@ pub fn measure(params: Params, postgres_url: Option<&str>) -> Result<Vec<Figure>
     Ok(figures)
 }
 
+/// The key that holds ticket `i` of [`chains`] after `step` endorsements.
+pub(crate) fn holder_key(i: usize, step: u8) -> LocalSigner {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    seed[31] = step + 1;
+    LocalSigner::from_seed(&seed)
+}
+
 /// `n` tickets issued by the registry's issuer key, each with one link.
-fn chains(n: usize) -> Result<Vec<Instrument>, BenchError> {
+pub(crate) fn chains(n: usize) -> Result<Vec<Instrument>, BenchError> {
     let (_, issuer_signer) = signers_from_seed(&[1; 32]);
     let issuer = Issuer::new(issuer_signer);
     (0..n)
         .map(|i| {
-            let mut seed = [0u8; 32];
-            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            seed[31] = 1;
-            let holder = LocalSigner::from_seed(&seed);
+            let holder = holder_key(i, 0);
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&(i as u64).to_le_bytes());
             let attrs = Attributes::Ticket(TicketAttributes {
@@ -132,8 +137,7 @@ fn chains(n: usize) -> Result<Vec<Instrument>, BenchError> {
                 face_price: None,
             });
             let t = issuer.issue_with_id(InstrumentId(id), attrs, holder.public_key(), 1).bench("issuing")?;
-            seed[31] = 2;
-            let next = LocalSigner::from_seed(&seed).public_key();
+            let next = holder_key(i, 1).public_key();
             let body = t.next_endorsement(next, ExchangeId::NONE, ExchangeId::NONE, 2);
             Ok(t.with_link(Signed::sign(body, &holder).bench("endorsing")?))
         })
@@ -203,7 +207,7 @@ fn verifier(chains: &[Instrument], stored_genesis: bool) -> Result<Duration, Ben
 type Run = fn(Arc<dyn RegistryStore>, &[Instrument]) -> Result<Duration, BenchError>;
 
 /// Stores every chain's genesis, as issued.
-fn issue_all(store: &dyn RegistryStore, chains: &[Instrument]) -> Result<(), BenchError> {
+pub(crate) fn issue_all(store: &dyn RegistryStore, chains: &[Instrument]) -> Result<(), BenchError> {
     for c in chains {
         let row = InstrumentRow::issued(&Instrument::issued(c.genesis.clone()), None, 1);
         store.insert_instrument(&row).bench("storing a genesis")?;
@@ -236,20 +240,25 @@ fn store_alone(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<D
 /// were stored first, as issued.
 fn ingest(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<Duration, BenchError> {
     issue_all(&*store, chains)?;
-    let (registry_signer, issuer_signer) = signers_from_seed(&[1; 32]);
-    let registry = Registry::new(
-        store,
-        registry_signer,
-        issuer_signer,
-        Arc::new(tessera_core::SystemClock),
-        Arc::new(TestPaymentProvider),
-    );
+    let registry = registry_over(store);
     let caller = LocalSigner::from_seed(&[3; 32]).public_key();
     let started = Instant::now();
     let registered = registry.ingest(&caller, chains).bench("ingest")?;
     let took = started.elapsed();
     ensure(registered == chains.len(), || format!("{registered} of {} chains registered", chains.len()))?;
     Ok(took)
+}
+
+/// A registry over `store` whose issuer key issued [`chains`].
+pub(crate) fn registry_over(store: Arc<dyn RegistryStore>) -> Registry {
+    let (registry_signer, issuer_signer) = signers_from_seed(&[1; 32]);
+    Registry::new(
+        store,
+        registry_signer,
+        issuer_signer,
+        Arc::new(tessera_core::SystemClock),
+        Arc::new(TestPaymentProvider),
+    )
 }
 
 /// Drops the bench's schema (best effort: a leftover schema is harmless).

@@ -15,6 +15,7 @@ pub mod store;
 
 pub use store::{PostgresRegistry, RegistryStore, SqliteRegistry, StoreError};
 pub mod error;
+mod lanes;
 pub mod payment;
 pub mod service;
 pub mod wire;

@@ -15,6 +15,7 @@
 //! ```
 
 use crate::error::ApiError;
+use crate::lanes::{Job, Lanes};
 use crate::payment::PaymentProvider;
 use crate::store::{
     ChainOutcome, ChainUpdate, DoubleSaleRecord, EventRow, ExaminationReport, ExaminationRow, GiftRow, InstrumentRow,
@@ -812,35 +813,51 @@ impl Registry {
     /// Registers many uploaded chains at once (the ingest path the
     /// benchmark measures; `/reconcile` runs the same two halves for its
     /// one batch). Batches of [`INGEST_BATCH`] chains go through a
-    /// pipeline: while batch *k* is in its store transaction on a storage
-    /// thread, batch *k + 1* is verified (on every core), with at most one
-    /// verified batch waiting between them. Batches are stored in order,
-    /// each in its own transaction; the first store error stops the
-    /// ingest (the batches before it stay registered).
+    /// pipeline: while batches are in their store transactions on the
+    /// store's [`writers`](RegistryStore::writers) (one thread each), the
+    /// next is verified on every core, with at most one verified batch
+    /// waiting per writer. Each batch is its own transaction; two batches
+    /// that share an instrument are stored one after the other, in upload
+    /// order ([`crate::lanes`]). The first store error stops the ingest:
+    /// batches stored before it, or at the same time, stay registered.
     /// Returns how many ended registered to their uploaded tip.
     pub fn ingest(&self, caller: &PublicKey, chains: &[Instrument]) -> Result<usize, ApiError> {
+        type Batch<'a> = (&'a [Instrument], VerifiedChains);
         fn current(outcomes: &[Result<Registered, ApiError>]) -> usize {
             outcomes.iter().filter(|r| matches!(r, Ok(Registered::Current(..)))).count()
         }
         if chains.len() <= INGEST_BATCH {
             return Ok(current(&self.register_chains(caller, chains)?));
         }
+        let writers = self.store.writers().clamp(1, 8);
+        let (to_store, verified) = std::sync::mpsc::sync_channel::<Job<Batch<'_>>>(writers);
+        let lanes = &Lanes::new(verified);
         std::thread::scope(|scope| {
-            let (to_store, verified) = std::sync::mpsc::sync_channel::<(&[Instrument], VerifiedChains)>(1);
-            let storing = scope.spawn(move || -> Result<usize, ApiError> {
-                let mut registered = 0;
-                for (batch, v) in verified {
-                    registered += current(&self.store_chains(caller, batch, v)?);
-                }
-                Ok(registered)
-            });
+            let storing: Vec<_> = (0..writers)
+                .map(|_| {
+                    scope.spawn(move || -> Result<usize, ApiError> {
+                        let mut registered = 0;
+                        while let Some((_slot, (batch, v))) = lanes.take() {
+                            match self.store_chains(caller, batch, v) {
+                                Ok(outcomes) => registered += current(&outcomes),
+                                Err(e) => {
+                                    lanes.close();
+                                    return Err(e);
+                                }
+                            }
+                        }
+                        Ok(registered)
+                    })
+                })
+                .collect();
             let mut failed = None;
             for batch in chains.chunks(INGEST_BATCH) {
                 match self.verify_chains(batch) {
                     Ok(v) => {
-                        // A closed channel: the storage thread stopped on
-                        // an error, which its join returns.
-                        if to_store.send((batch, v)).is_err() {
+                        let keys = v.updates.iter().map(|u| u.instrument).collect();
+                        // A closed queue: a writer stopped on an error,
+                        // which its join returns.
+                        if to_store.send(Job { keys, work: (batch, v) }).is_err() {
                             break;
                         }
                     }
@@ -851,11 +868,21 @@ impl Registry {
                 }
             }
             drop(to_store);
-            let stored =
-                storing.join().unwrap_or_else(|_| Err(ApiError::new(500, "internal", "storage thread panicked")));
+            let mut registered = 0;
+            for writer in storing {
+                match writer.join() {
+                    Ok(Ok(n)) => registered += n,
+                    Ok(Err(e)) => {
+                        failed.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        failed.get_or_insert(ApiError::new(500, "internal", "storage thread panicked"));
+                    }
+                }
+            }
             match failed {
                 Some(e) => Err(e),
-                None => stored,
+                None => Ok(registered),
             }
         })
     }
@@ -1971,4 +1998,76 @@ fn check_amount(a: &wire::AmountJson) -> Result<Amount, ApiError> {
         return Err(ApiError::bad_request("bad_amount", "an amount is 1 to 100,000,000 minor units"));
     }
     Ok(Amount::new(&a.currency, a.minor))
+}
+
+#[cfg(test)]
+mod ingest_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::bench::{chains, holder_key, issue_all, registry_over};
+    use crate::store::RegistryStore;
+    use std::sync::Arc;
+    use tessera_core::{ExchangeId, Instrument, LocalSigner, Signed, Signer};
+
+    /// Ticket `i` of `chains` endorsed by its holder after `step`
+    /// endorsements to `to`.
+    fn endorse(chain: &Instrument, i: usize, step: u8, to: &LocalSigner) -> Instrument {
+        let body = chain.next_endorsement(to.public_key(), ExchangeId::NONE, ExchangeId::NONE, 3);
+        chain.with_link(Signed::sign(body, &holder_key(i, step)).unwrap())
+    }
+
+    /// Three batches, with the same instruments in more than one: the
+    /// first upload of a double transfer stands however many writers the
+    /// store has, an extension in a later batch follows its first link,
+    /// and every other chain is registered.
+    fn batches_sharing_instruments_apply_in_upload_order(store: Arc<dyn RegistryStore>) {
+        let base = chains(2_600).unwrap();
+        issue_all(&*store, &base).unwrap();
+        let mallory = LocalSigner::from_seed(&[99; 32]);
+        let stranger = LocalSigner::from_seed(&[98; 32]);
+        let mut upload = base.clone();
+        // Ticket 5's holder signs sequence 1 again (batch 2, which shares
+        // ticket 5 with batch 1 and so waits for it), and ticket 7's next
+        // holder passes it on (batch 3, links 1 and 2).
+        let fork = endorse(&Instrument::issued(base[5].genesis.clone()), 5, 0, &mallory);
+        upload[2_300] = endorse(&base[7], 7, 1, &stranger);
+        upload.insert(1_200, fork);
+        let registry = registry_over(store.clone());
+        let registered = registry.ingest(&LocalSigner::from_seed(&[3; 32]).public_key(), &upload).unwrap();
+
+        // Every upload ends registered but the fork (ticket 2,300's own
+        // chain gave its place to ticket 7's extension).
+        assert_eq!(registered, upload.len() - 1);
+        let five = store.instrument(&base[5].id()).unwrap().unwrap();
+        assert_eq!(five.holder, holder_key(5, 1).public_key(), "the first upload of sequence 1 stands");
+        assert_eq!(store.equivocations(&base[5].id()).unwrap().len(), 1, "the double transfer is proven");
+        let seven = store.instrument(&base[7].id()).unwrap().unwrap();
+        assert_eq!((seven.sequence, seven.holder), (2, stranger.public_key()));
+        for (i, chain) in base.iter().enumerate().filter(|(i, _)| ![5, 7, 2_300].contains(i)) {
+            let row = store.instrument(&chain.id()).unwrap().unwrap();
+            assert_eq!((row.sequence, row.holder), (1, holder_key(i, 1).public_key()), "ticket {i}");
+        }
+        assert_eq!(store.instrument(&base[2_300].id()).unwrap().unwrap().sequence, 0);
+    }
+
+    #[test]
+    fn ingest_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteRegistry::open(dir.path().join("ingest.db")).unwrap();
+        assert_eq!(store.writers(), 1);
+        batches_sharing_instruments_apply_in_upload_order(Arc::new(store));
+    }
+
+    /// PostgreSQL has two writers: batches 2 and 3 are stored at once.
+    #[test]
+    #[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
+    fn ingest_on_postgres() {
+        let url =
+            std::env::var("TESSERA_TEST_POSTGRES_URL").expect("TESSERA_TEST_POSTGRES_URL (scripts/test.sh sets it)");
+        let schema = format!("ingest_{}", std::process::id());
+        let store = crate::PostgresRegistry::open_in_schema(&url, &schema).unwrap();
+        assert_eq!(store.writers(), 2);
+        batches_sharing_instruments_apply_in_upload_order(Arc::new(store));
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+    }
 }

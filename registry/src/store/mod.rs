@@ -527,6 +527,13 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`.
     fn backend_name(&self) -> &'static str;
 
+    /// How many store transactions of one ingest should be in flight at
+    /// once: more than one only where a second can use what the first
+    /// leaves idle (a database server working while this process waits).
+    fn writers(&self) -> usize {
+        1
+    }
+
     /// Registers a new instrument. `false` (and no change) if it exists.
     fn insert_instrument(&self, row: &InstrumentRow) -> StoreResult<bool>;
     /// One row of the registered-ticket list.

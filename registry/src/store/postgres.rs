@@ -826,6 +826,12 @@ impl RegistryStore for PostgresRegistry {
         "postgres"
     }
 
+    /// Two: while one transaction waits for its commit to be flushed or
+    /// for a round trip, the server runs the other's statements.
+    fn writers(&self) -> usize {
+        2
+    }
+
     fn insert_instrument(&self, row: &InstrumentRow) -> StoreResult<bool> {
         self.write(|tx| insert_instrument_in(&mut tx.tx, row))
     }
