@@ -818,7 +818,7 @@ impl Registry {
     /// next is verified on every core, with at most one verified batch
     /// waiting per writer. Each batch is its own transaction; two batches
     /// that share an instrument are stored one after the other, in upload
-    /// order ([`crate::lanes`]). The first store error stops the ingest:
+    /// order (`registry/src/lanes.rs`). The first store error stops the ingest:
     /// batches stored before it, or at the same time, stay registered.
     /// Returns how many ended registered to their uploaded tip.
     pub fn ingest(&self, caller: &PublicKey, chains: &[Instrument]) -> Result<usize, ApiError> {
