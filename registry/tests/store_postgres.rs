@@ -119,7 +119,7 @@ fn references_are_enforced_per_statement() {
 /// step by step, where the link already there stands and the upload is a
 /// conflict — never an error, never a second link at that sequence.
 #[test]
-#[ignore = "needs PostgreSQL: run by scripts/test.sh"]
+#[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
 fn a_link_registered_around_the_locks_sends_the_batch_step_by_step() {
     use tessera_core::Signer;
     use tessera_registry::RegistryStore;
