@@ -7,7 +7,7 @@ use crate::clock::{Clock, Timestamp};
 use crate::codec::{DecodeError, Wire};
 use crate::crypto::{LocalSigner, PublicKey, SecretKey, SignerError};
 use crate::ids::{ExchangeId, InstrumentId};
-use crate::instrument::{Amount, Instrument, Kind, Signed, Status};
+use crate::instrument::{Amount, Instrument, Kind, RegisteredCertificate, Signed, Status};
 use crate::presentation::OfflinePolicy;
 use crate::proof::EquivocationProof;
 use crate::sealing::{KeyProvider, KeyProviderError, Sealer};
@@ -176,6 +176,14 @@ impl Wallet<SqliteStore> {
     pub fn open_at(path: impl AsRef<Path>, keys: &dyn KeyProvider, clock: Arc<dyn Clock>) -> Result<Self, WalletError> {
         Self::open(SqliteStore::open(path)?, keys, clock)
     }
+}
+
+/// Whether `chain` carries, at the sequence `cert` registered, a link other
+/// than the registered one: it is on a branch the registry did not
+/// register (the certificate carries no links, so only its digest tells).
+fn off_registered_branch(chain: &Instrument, cert: &Signed<RegisteredCertificate>) -> bool {
+    let (at, registered) = (cert.body.sequence, cert.body.replaces);
+    chain.links.iter().any(|l| l.body.sequence == at && l.digest() != registered)
 }
 
 impl<S: WalletStore> Wallet<S> {
@@ -420,10 +428,7 @@ impl<S: WalletStore> Wallet<S> {
         // the unregistered branch was as far along and passed on, to refuse
         // an honest transfer of the registered one as stale).
         let ours_unregistered = match (&existing, &instrument.registered) {
-            (Some(old), Some(cert)) => {
-                let (at, registered) = (cert.body.sequence, cert.body.replaces);
-                old.instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered)
-            }
+            (Some(old), Some(cert)) => off_registered_branch(&old.instrument, cert),
             _ => false,
         };
         if let Some(old) = existing.as_ref().filter(|_| !ours_unregistered) {
@@ -443,10 +448,8 @@ impl<S: WalletStore> Wallet<S> {
             // registered one forks at or below it. `find` cannot see it (the
             // certificate carries no links); the registry can, so the chain
             // is kept for it.
-            let below_certificate = old.instrument.registered.as_ref().is_some_and(|cert| {
-                let (at, registered) = (cert.body.sequence, cert.body.replaces);
-                instrument.links.iter().any(|l| l.body.sequence == at && l.digest() != registered)
-            });
+            let below_certificate =
+                old.instrument.registered.as_ref().is_some_and(|cert| off_registered_branch(&instrument, cert));
             // Same point of the chain as a copy we hold, different tip: the
             // sender endorsed this sequence twice. (A registered certificate
             // that compacts the chain names the same tip, so it still

@@ -5,9 +5,10 @@
 //! job taken before it, still in flight, shares an instrument with it, so
 //! two uploads of one instrument are applied in upload order whatever the
 //! number of writers (the first registered link stands: which one that is
-//! must not depend on thread timing). Jobs with disjoint instruments run at
-//! once; their row locks would order them anyway, but waiting here keeps a
-//! second writer from blocking inside the database on the first one's rows.
+//! must not depend on thread timing; the database's row locks would order
+//! the two, but by whichever locked first). Waiting here also keeps a
+//! second writer from blocking inside the database on the first one's
+//! rows. Jobs with disjoint instruments run at once.
 
 use std::collections::BTreeSet;
 use std::sync::mpsc::Receiver;
