@@ -15,8 +15,9 @@ use super::{
     status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
-use postgres::{Client, NoTls, Row, Transaction};
-use std::sync::Mutex;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use tessera_core::verify::VerifiedLink;
 use tessera_core::{Amount, Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 
@@ -33,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_used_after_transfer.sql"),
     include_str!("../../migrations/postgres/0010_instrument_updates.sql"),
     include_str!("../../migrations/postgres/0011_set_based_references.sql"),
+    include_str!("../../migrations/postgres/0012_room_for_every_row.sql"),
 ];
 
 const TABLES: &[&str] = &[
@@ -67,7 +69,63 @@ const ATTEMPTS: usize = 8;
 /// The registry on a PostgreSQL database.
 pub struct PostgresRegistry {
     config: postgres::Config,
-    idle: Mutex<Vec<Client>>,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A pooled connection and the statements prepared on it.
+///
+/// The batch path's statements are prepared once per connection: sent as
+/// text each time, every one cost a second round trip (parse and describe)
+/// and was parsed and planned again, per batch.
+struct Connection {
+    client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl Connection {
+    fn new(client: Client) -> Self {
+        Self { client, prepared: HashMap::new() }
+    }
+
+    /// A transaction that prepares its statements on this connection. (A
+    /// migration by another process does not stale them: the server
+    /// replans a prepared statement whose tables changed.)
+    fn transaction(&mut self) -> Result<PgTx<'_>, postgres::Error> {
+        Ok(PgTx { tx: self.client.transaction()?, prepared: &mut self.prepared })
+    }
+
+    fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        prepare_once(&mut self.client, &mut self.prepared, sql)
+    }
+}
+
+impl std::ops::Deref for Connection {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// `sql` prepared on the connection behind `client`, from `cache` when it
+/// was prepared before. A statement prepared inside a transaction outlives
+/// it, rolled back or not: preparing is not transactional.
+fn prepare_once(
+    client: &mut impl postgres::GenericClient,
+    cache: &mut HashMap<&'static str, Statement>,
+    sql: &'static str,
+) -> Result<Statement, postgres::Error> {
+    if let Some(statement) = cache.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = client.prepare(sql)?;
+    cache.insert(sql, statement.clone());
+    Ok(statement)
 }
 
 impl std::fmt::Debug for PostgresRegistry {
@@ -160,15 +218,15 @@ impl PostgresRegistry {
         })
     }
 
-    fn client(&self) -> StoreResult<Client> {
+    fn client(&self) -> StoreResult<Connection> {
         let pooled = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         match pooled {
             Some(c) if !c.is_closed() => Ok(c),
-            _ => self.config.connect(NoTls).map_err(backend),
+            _ => self.config.connect(NoTls).map(Connection::new).map_err(backend),
         }
     }
 
-    fn give_back(&self, client: Client) {
+    fn give_back(&self, client: Connection) {
         if client.is_closed() {
             return;
         }
@@ -183,7 +241,7 @@ impl PostgresRegistry {
         let mut last = StoreError::Backend("no attempt made".into());
         for _ in 0..ATTEMPTS {
             let attempt = (|| -> Result<T, Failure> {
-                let mut tx = PgTx { tx: client.transaction()? };
+                let mut tx = client.transaction()?;
                 let out = f(&mut tx)?;
                 tx.tx.commit()?;
                 Ok(out)
@@ -204,7 +262,7 @@ impl PostgresRegistry {
         Err(last)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&mut Client) -> Result<T, Failure>) -> StoreResult<T> {
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, Failure>) -> StoreResult<T> {
         let mut client = self.client()?;
         let out = f(&mut client).map_err(|f| f.error);
         self.give_back(client);
@@ -351,6 +409,26 @@ impl PostgresRegistry {
 
 struct PgTx<'c> {
     tx: Transaction<'c>,
+    prepared: &'c mut HashMap<&'static str, Statement>,
+}
+
+impl<'c> std::ops::Deref for PgTx<'c> {
+    type Target = Transaction<'c>;
+    fn deref(&self) -> &Transaction<'c> {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for PgTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+impl PgTx<'_> {
+    fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        prepare_once(&mut self.tx, self.prepared, sql)
+    }
 }
 
 const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
@@ -487,8 +565,8 @@ fn push_notice_in(tx: &mut Transaction<'_>, n: &Notice) -> Result<u64, Failure> 
 struct Shared<'a, 'c>(&'a mut PgTx<'c>, Option<postgres::Error>);
 
 impl Shared<'_, '_> {
-    fn run<T>(&mut self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T, Failure>) -> StoreResult<T> {
-        match f(&mut self.0.tx) {
+    fn run<T>(&mut self, f: impl FnOnce(&mut PgTx<'_>) -> Result<T, Failure>) -> StoreResult<T> {
+        match f(self.0) {
             Ok(v) => Ok(v),
             Err(Failure { error, raw }) => {
                 if raw.is_some() {
@@ -603,13 +681,11 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         self.run(|tx| {
             // LockRows sits above the sort: rows are locked in id order, the
             // same order the per-row path and every other process uses.
-            tx.query(
-                &format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
-                &[&ids],
-            )?
-            .iter()
-            .map(instrument_from)
-            .collect()
+            static LOCK: LazyLock<String> = LazyLock::new(|| {
+                format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            });
+            let statement = tx.prepared(&LOCK)?;
+            tx.query(&statement, &[&ids])?.iter().map(instrument_from).collect()
         })
     }
 
@@ -617,15 +693,12 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         let instruments: Vec<&[u8]> = keys.iter().map(|(i, _)| i.as_bytes().as_slice()).collect();
         let sequences: Vec<i64> = keys.iter().map(|(_, s)| i64::from(*s)).collect();
         self.run(|tx| {
-            tx.query(
+            let statement = tx.prepared(
                 "SELECT e.instrument, e.sequence, e.digest, e.previous, e.signer, e.new_holder, e.bytes FROM \
                  endorsements e JOIN unnest($1::bytea[], $2::bigint[]) AS k (instrument, sequence) ON \
                  e.instrument = k.instrument AND e.sequence = k.sequence",
-                &[&instruments, &sequences],
-            )?
-            .iter()
-            .map(link_from)
-            .collect()
+            )?;
+            tx.query(&statement, &[&instruments, &sequences])?.iter().map(link_from).collect()
         })
     }
 
@@ -644,10 +717,13 @@ impl logic::BulkChainTx for Shared<'_, '_> {
             // record per row for a case that only a writer going around
             // the locks can cause. That case refuses the statement, and
             // with it the transaction, which the caller then gives up.
-            let inserted = tx.execute(
+            let statement = tx.prepared(
                 "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
                  registered_at) SELECT u.*, $8 FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bytea[], \
                  $5::bytea[], $6::bytea[], $7::bytea[]) AS u",
+            )?;
+            let inserted = tx.execute(
+                &statement,
                 &[&instruments, &sequences, &digests, &previous, &signers, &new_holders, &bytes, &now],
             );
             match inserted {
@@ -666,12 +742,12 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         let previous: Vec<Option<i64>> = records.iter().map(|f| f.previous_from.map(i64::from)).collect();
         let recorded: Vec<i64> = records.iter().map(|f| to_i64(f.recorded_at)).collect::<StoreResult<_>>()?;
         self.run(|tx| {
-            tx.execute(
+            let statement = tx.prepared(
                 "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
                  recorded_at) SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[], \
                  $5::bigint[], $6::bigint[])",
-                &[&instruments, &from, &until, &holders, &previous, &recorded],
             )?;
+            tx.execute(&statement, &[&instruments, &from, &until, &holders, &previous, &recorded])?;
             Ok(())
         })
     }
@@ -691,21 +767,21 @@ impl logic::BulkChainTx for Shared<'_, '_> {
             // the primary key: joined on `i.id = u.id` alone it hashed the
             // whole table (a sequential scan per batch, the largest part of
             // the statement at 20,000 instruments, and growing with them).
-            tx.execute(
+            let statement = tx.prepared(
                 "UPDATE instruments i SET holder = u.holder, holder_since = u.holder_since, sequence = u.sequence, \
                  tip = u.tip, status = u.status, uses_left = u.uses_left, former_head = u.former_head, updated_at = \
                  u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bytea[], \
                  $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u (id, holder, holder_since, sequence, tip, \
                  status, uses_left, former_head, updated_at) WHERE i.id = ANY($1) AND i.id = u.id",
-                &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated],
             )?;
+            tx.execute(&statement, &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated])?;
             Ok(())
         })
     }
 
     fn refunded_sales(&mut self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
         let ids: Vec<&[u8]> = offers.iter().map(|o| o.as_bytes().as_slice()).collect();
-        self.run(|tx| refunded_in(tx, &ids))
+        self.run(|tx| refunded_in(&mut tx.tx, &ids))
     }
 }
 
@@ -855,7 +931,8 @@ impl RegistryStore for PostgresRegistry {
         self.read(|c| {
             let ids: Vec<&[u8]> = wanted.iter().map(|(i, _, _)| i.as_bytes().as_slice()).collect();
             let mut heads = std::collections::HashMap::new();
-            for r in c.query("SELECT id, genesis, sequence FROM instruments WHERE id = ANY($1)", &[&ids])? {
+            let heads_of = c.prepared("SELECT id, genesis, sequence FROM instruments WHERE id = ANY($1)")?;
+            for r in c.query(&heads_of, &[&ids])? {
                 let id: Vec<u8> = r.try_get(0)?;
                 heads.insert(id_from(&id)?, (r.try_get::<_, Vec<u8>>(1)?, to_u32(r.try_get(2)?)?));
             }
@@ -1471,7 +1548,7 @@ impl RegistryStore for PostgresRegistry {
 
     fn refunded_sales(&self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>> {
         let ids: Vec<&[u8]> = offers.iter().map(|o| o.as_bytes().as_slice()).collect();
-        self.read(|c| refunded_in(c, &ids))
+        self.read(|c| refunded_in(&mut c.client, &ids))
     }
 
     fn record_double_sale(&self, record: &DoubleSaleRecord, notices: &[Notice], now: Timestamp) -> StoreResult<bool> {
