@@ -20,7 +20,7 @@ use crate::payment::PaymentProvider;
 use crate::store::{
     ChainOutcome, ChainUpdate, DoubleSaleRecord, EventRow, ExaminationReport, ExaminationRow, GiftRow, InstrumentRow,
     LinkRecord, ModificationRow, NoteExchange, NoteSpend, Notice, Party, ProofKind, ProofRecord, RegistryStore,
-    SaleRefund,
+    SaleRefund, SeenRow,
 };
 use crate::wire;
 use rand::rngs::OsRng;
@@ -449,7 +449,7 @@ impl Registry {
         // chains themselves are checked without the deny list.
         let empty = DenyList::empty();
         let verifier = Verifier::new(&trust, &empty);
-        let known = self.stored_prefixes(chains)?;
+        let (known, mut seen) = self.stored_prefixes(chains)?;
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
@@ -458,7 +458,8 @@ impl Registry {
                 Err(e) => results.push(Some(Err(e.into()))),
                 Ok(v) => {
                     results.push(None);
-                    updates.push(ChainUpdate { instrument: v.id, links: link_records(&chains[i]) });
+                    let seen = seen.get_mut(i).and_then(Option::take);
+                    updates.push(ChainUpdate { instrument: v.id, links: link_records(&chains[i]), seen });
                     pending.push((i, v));
                 }
             }
@@ -474,8 +475,9 @@ impl Registry {
     /// registry's own), stored parts never change, and a part counts only
     /// when the upload carries it byte for byte (the genesis compared as
     /// bytes, a link by its digest, which covers body and signature, and
-    /// under the same signing key). See `docs/registry.md`.
-    fn stored_prefixes(&self, chains: &[Instrument]) -> Result<Vec<VerifiedPrefix>, ApiError> {
+    /// under the same signing key). See `docs/registry.md`. Beside each, the
+    /// row the read saw, if the store returned it ([`ChainUpdate::seen`]).
+    fn stored_prefixes(&self, chains: &[Instrument]) -> Result<(Vec<VerifiedPrefix>, Vec<Option<SeenRow>>), ApiError> {
         let wanted: Vec<(InstrumentId, u32, u32)> = chains
             .iter()
             .map(|c| {
@@ -490,13 +492,16 @@ impl Registry {
             .iter()
             .zip(stored)
             .map(|(chain, stored)| match stored {
-                None => VerifiedPrefix::NONE,
-                Some(p) => VerifiedPrefix {
-                    genesis: (p.genesis == chain.genesis.to_bytes()).then(|| chain.genesis.digest()),
-                    links: p.links,
-                },
+                None => (VerifiedPrefix::NONE, None),
+                Some(p) => (
+                    VerifiedPrefix {
+                        genesis: (p.genesis == chain.genesis.to_bytes()).then(|| chain.genesis.digest()),
+                        links: p.links,
+                    },
+                    p.seen,
+                ),
             })
-            .collect())
+            .unzip())
     }
 
     /// The second half of [`Registry::register_chains`]: one store
@@ -1691,7 +1696,8 @@ impl Registry {
                 .map_err(|e| ApiError::new(503, "signer_unavailable", e.to_string()))?;
             let record = LinkRecord::of(&link, self.issuer_key);
             chain = chain.with_link(link);
-            match self.store.apply_chains(&[ChainUpdate { instrument: *id, links: vec![record] }], self.now())?.pop() {
+            let update = ChainUpdate { instrument: *id, links: vec![record], seen: None };
+            match self.store.apply_chains(&[update], self.now())?.pop() {
                 Some(ChainOutcome::Applied { row, .. }) => row,
                 other => return Err(ApiError::conflict("not_delivered", format!("{other:?}"))),
             }

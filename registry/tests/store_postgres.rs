@@ -153,8 +153,8 @@ fn a_link_registered_around_the_locks_sends_the_batch_step_by_step() {
     let (_, uploaded) = Fixture::endorse(&contended, &alice, bob.public_key());
     let (_, fine) = Fixture::endorse(&free, &alice, dave.public_key());
     let batch = [
-        ChainUpdate { instrument: contended.id(), links: vec![uploaded] },
-        ChainUpdate { instrument: free.id(), links: vec![fine] },
+        ChainUpdate { instrument: contended.id(), links: vec![uploaded], seen: None },
+        ChainUpdate { instrument: free.id(), links: vec![fine], seen: None },
     ];
     let outcomes = store.apply_chains(&batch, 2).expect("a contended batch is applied step by step, not failed");
     assert!(
@@ -167,5 +167,36 @@ fn a_link_registered_around_the_locks_sends_the_batch_step_by_step() {
     assert_eq!(links.len(), 1);
     assert_eq!(links[0].digest, around.digest);
     assert_eq!(store.instrument(&free.id()).unwrap().unwrap().holder, dave.public_key());
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}
+
+/// PostgreSQL returns the row `stored_prefixes` read, with a version that
+/// a write of the row changes and a read does not: what lets ingest apply a
+/// batch without locking and reading its rows again. (The conformance case
+/// `updates_from_rows_read_earlier_decide_as_locked` checks that the
+/// decisions are those of the locked path.)
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
+fn stored_prefixes_return_the_row_read_and_its_version() {
+    use tessera_core::{Signer, Status};
+    use tessera_registry::RegistryStore;
+    use tessera_registry::store::InstrumentRow;
+    use tessera_registry::store::conformance::Fixture;
+    let (schema, store, mut admin) = scratch("seen");
+    let mut f = Fixture::new();
+    let alice = f.signer();
+    let ticket = f.ticket(&alice);
+    assert!(store.insert_instrument(&InstrumentRow::issued(&ticket, None, 1)).unwrap());
+    let read = || {
+        let prefix = store.stored_prefixes(&[(ticket.id(), 1, 1)]).unwrap().remove(0).expect("stored");
+        prefix.seen.expect("PostgreSQL returns the row it read")
+    };
+    let first = read();
+    assert_eq!(Some(&first.row), store.instrument(&ticket.id()).unwrap().as_ref());
+    assert_eq!(read().version, first.version, "a read is not a write");
+    assert!(store.set_status(&ticket.id(), &alice.public_key(), Status::Active, Status::Dispensed, 2).unwrap());
+    let second = read();
+    assert_ne!(second.version, first.version);
+    assert_eq!(second.row.status, Status::Dispensed);
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
 }

@@ -8,7 +8,7 @@
 
 use super::{
     ChainOutcome, ChainUpdate, EquivocationRecord, InstrumentRow, LinkRecord, NoteExchange, NoteSpend, Notice, Party,
-    ProofRecord, RegistryStore, SaleRefund, StoreError,
+    ProofRecord, RegistryStore, SaleRefund, SeenRow, StoreError,
 };
 use tessera_core::authority::Issuer;
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
@@ -78,7 +78,7 @@ impl Fixture {
 }
 
 fn update(links: &[LinkRecord]) -> ChainUpdate {
-    ChainUpdate { instrument: links[0].instrument, links: links.to_vec() }
+    ChainUpdate { instrument: links[0].instrument, links: links.to_vec(), seen: None }
 }
 
 fn applied(outcome: &ChainOutcome) -> (u32, InstrumentRow) {
@@ -156,14 +156,16 @@ pub fn stored_prefixes_name_what_is_stored<S: RegistryStore>(store: S, _open: Op
             (other.id(), 1, 4),
         ])
         .unwrap();
+    // The backend decides whether it returns the row it read.
+    let got: Vec<_> = got.into_iter().map(|p| p.map(|p| (p.genesis, p.links))).collect();
     let genesis = t0.genesis.to_bytes();
-    let prefix = |links: Vec<VerifiedLink>| Some(super::StoredPrefix { genesis: genesis.clone(), links });
+    let prefix = |links: Vec<VerifiedLink>| Some((genesis.clone(), links));
     assert_eq!(got[0], prefix(vec![v(&l1), v(&l2)]));
     assert_eq!(got[1], prefix(vec![v(&l2)]));
     assert_eq!(got[2], prefix(vec![]));
     assert_eq!(got[3], prefix(vec![]));
     assert_eq!(got[4], None);
-    assert_eq!(got[5], Some(super::StoredPrefix { genesis: other.genesis.to_bytes(), links: vec![] }));
+    assert_eq!(got[5], Some((other.genesis.to_bytes(), vec![])));
     assert!(store.stored_prefixes(&[]).unwrap().is_empty());
 }
 
@@ -566,6 +568,54 @@ pub fn refund_and_delivery_exclude_each_other<S: RegistryStore>(store: S, _open:
     let before = store.dump().unwrap();
     assert_eq!(applied(&store.apply_chains(&[update(&[link])], NOW).unwrap()[0]).0, 0);
     assert_eq!(store.dump().unwrap(), before);
+}
+
+/// Updates applied against rows `stored_prefixes` read before something
+/// else changed them ([`ChainUpdate::seen`]) are decided as under the row
+/// locks, each change in a batch of its own: a status set since is kept,
+/// not written back over; a link registered since stands; a refund
+/// recorded since voids its delivery, though it wrote no row. An update
+/// whose row nothing changed is applied.
+pub fn updates_from_rows_read_earlier_decide_as_locked<S: RegistryStore>(store: S, _open: Opener<'_, S>) {
+    let mut f = Fixture::new();
+    let (alice, bob, carol) = (f.signer(), f.signer(), f.signer());
+    let tickets: Vec<Instrument> = (0..4).map(|_| f.ticket(&alice)).collect();
+    for t in &tickets {
+        store.insert_instrument(&InstrumentRow::issued(t, None, NOW)).unwrap();
+    }
+    let wanted: Vec<(InstrumentId, u32, u32)> = tickets.iter().map(|t| (t.id(), 1, 1)).collect();
+    let seen: Vec<Option<SeenRow>> =
+        store.stored_prefixes(&wanted).unwrap().into_iter().map(|p| p.expect("stored").seen).collect();
+    // What changes after the read.
+    assert!(store.set_status(&tickets[0].id(), &alice.public_key(), Status::Active, Status::Dispensed, NOW).unwrap());
+    let (_, first) = Fixture::endorse(&tickets[1], &alice, carol.public_key());
+    applied(&store.apply_chains(&[update(std::slice::from_ref(&first))], NOW).unwrap()[0]);
+    let offer = ExchangeId([0x61; 16]);
+    let (refund, exchange) = refund_of(offer, vec![(tickets[2].id(), 1)]);
+    store.refund_sale(&refund, &exchange, NOW).unwrap();
+    let links = [
+        Fixture::endorse(&tickets[0], &alice, bob.public_key()).1,
+        Fixture::endorse(&tickets[1], &alice, bob.public_key()).1,
+        sold(&tickets[2], &alice, bob.public_key(), offer),
+        Fixture::endorse(&tickets[3], &alice, bob.public_key()).1,
+    ];
+    let mut out = Vec::new();
+    for (link, seen) in links.iter().zip(seen) {
+        let update = ChainUpdate { instrument: link.instrument, links: vec![link.clone()], seen };
+        out.extend(store.apply_chains(&[update], NOW).unwrap());
+    }
+    let (added, row) = applied(&out[0]);
+    assert_eq!((added, row.holder, row.status), (1, bob.public_key(), Status::Dispensed));
+    assert_eq!(store.instrument(&tickets[0].id()).unwrap().unwrap().status, Status::Dispensed);
+    assert!(
+        matches!(&out[1], ChainOutcome::Conflict { registered, .. } if registered.digest == first.digest),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(store.links(&tickets[1].id()).unwrap(), vec![first]);
+    assert_eq!(out[2], ChainOutcome::SaleRefunded { sequence: 1, offer });
+    assert!(store.links(&tickets[2].id()).unwrap().is_empty());
+    assert_eq!(applied(&out[3]).1.holder, bob.public_key());
 }
 
 /// Two handles (two registry processes): one refunds sales while the
@@ -1014,6 +1064,7 @@ macro_rules! registry_conformance {
             mixed_batch_matches_step_by_step, examination_reports_apply_once, sale_refunds_and_double_sales_once,
             replacement_keeps_value_and_happens_once,
             equivocation_is_recorded_once, used_after_transfer_is_recorded_once, refund_and_delivery_exclude_each_other,
+            updates_from_rows_read_earlier_decide_as_locked,
             refund_races_delivery, deny_list_is_incremental, nonces_refuse_replay,
             parties_bump_trust_version, ledger_moves_value_exactly, events_and_ticket_sales, gifts_settle_once, bags_settle_once, status_changes_are_conditional,
             concurrent_writers_never_double_register);

@@ -2,8 +2,8 @@
 //! operations each backend provides inside its transaction.
 
 use super::{
-    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, SaleRefund, StoreError,
-    StoreResult,
+    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, SaleRefund, SeenRow,
+    StoreError, StoreResult,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_core::{Endorsement, ExchangeId, InstrumentId, PublicKey, Signed, Timestamp, Wire as _};
@@ -243,7 +243,7 @@ pub(crate) fn exchange_notes(
 pub(crate) trait BulkChainTx {
     /// Reads and locks the rows of `ids` (sorted, distinct), locking in id
     /// order; unknown ids are left out.
-    fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<InstrumentRow>>;
+    fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<SeenRow>>;
     /// The stored links at the given (instrument, sequence) keys.
     fn links_at(&mut self, keys: &[(InstrumentId, u32)]) -> StoreResult<Vec<LinkRecord>>;
     /// Inserts links and returns how many were inserted. When any
@@ -252,8 +252,9 @@ pub(crate) trait BulkChainTx {
     fn insert_links(&mut self, links: &[LinkRecord], now: Timestamp) -> StoreResult<usize>;
     /// Inserts former-holder records.
     fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()>;
-    /// Writes the mutable columns of rows.
-    fn update_instruments(&mut self, rows: &[InstrumentRow]) -> StoreResult<()>;
+    /// Writes the mutable columns of each row whose stored version is
+    /// still the one given, locking it; returns how many were written.
+    fn update_instruments(&mut self, rows: &[SeenRow]) -> StoreResult<usize>;
     /// The offers among `offers` whose sale was refunded.
     fn refunded_sales(&mut self, offers: &[ExchangeId]) -> StoreResult<Vec<ExchangeId>>;
 }
@@ -262,23 +263,59 @@ pub(crate) trait BulkChainTx {
 pub(crate) enum Bulk {
     /// Applied; the outcomes in update order.
     Done(Vec<ChainOutcome>),
-    /// The endorsement key refused a link the locked rows said was free:
-    /// some writer went around the row locks. Nothing may be kept — roll
-    /// back and apply the batch step by step.
+    /// What the batch was decided on changed before it was written: a row
+    /// read without its lock was written since, or the endorsement key
+    /// refused a link the rows said was free (a writer went around the row
+    /// locks). Nothing may be kept — roll back and apply the batch again,
+    /// under the row locks, or step by step.
     Contended,
+}
+
+/// Where [`apply_chains_bulk`] takes the rows from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// Locked and read in the transaction.
+    Locked,
+    /// [`ChainUpdate::seen`], when every update carries it; locked when
+    /// written, and the batch is [`Bulk::Contended`] if any changed since.
+    Seen,
 }
 
 /// [`apply_chains`] with every read done up front and every write done
 /// at the end, set-based. The rules are the same code: they run over
-/// [`Staged`], an in-memory view of the locked rows and the links read.
+/// [`Staged`], an in-memory view of the rows and the links read.
+///
+/// With [`Rows::Seen`] the rows come from a read made before the
+/// transaction and are not locked until they are written. The decision
+/// is still that of the locked path, or the batch is given up:
+/// - every row written is written only if unchanged since it was read;
+/// - a link registered since is refused by the endorsement key;
+/// - a refund takes the row locks but writes no row, so refunds are read
+///   after the rows are written, and locked; any among the batch's new
+///   links gives the batch up, for the locked path to decide;
+/// - a row left unwritten was only read: the outcome is the one it had
+///   when read, as if this batch had run just before whatever changed it.
 pub(crate) fn apply_chains_bulk(
     tx: &mut impl BulkChainTx,
     updates: &[ChainUpdate],
     now: Timestamp,
+    from: Rows,
 ) -> StoreResult<Bulk> {
-    let ids: Vec<InstrumentId> = updates.iter().map(|u| u.instrument).collect::<BTreeSet<_>>().into_iter().collect();
-    let rows: BTreeMap<InstrumentId, InstrumentRow> =
-        tx.lock_instruments(&ids)?.into_iter().map(|r| (r.id, r)).collect();
+    let seen: Option<BTreeMap<InstrumentId, SeenRow>> = match from {
+        Rows::Seen => updates.iter().map(|u| u.seen.clone().map(|s| (u.instrument, s))).collect(),
+        Rows::Locked => None,
+    };
+    let optimistic = seen.is_some();
+    let seen = match seen {
+        Some(seen) => seen,
+        None => {
+            let ids: Vec<InstrumentId> =
+                updates.iter().map(|u| u.instrument).collect::<BTreeSet<_>>().into_iter().collect();
+            tx.lock_instruments(&ids)?.into_iter().map(|s| (s.row.id, s)).collect()
+        }
+    };
+    let versions: BTreeMap<InstrumentId, u64> = seen.iter().map(|(id, s)| (*id, s.version)).collect();
+    let rows: BTreeMap<InstrumentId, InstrumentRow> = seen.into_iter().map(|(id, s)| (id, s.row)).collect();
     // Links at or below a row's registered sequence are compared with the
     // stored ones; everything above it is new to the database.
     let keys: Vec<(InstrumentId, u32)> = updates
@@ -291,8 +328,6 @@ pub(crate) fn apply_chains_bulk(
         .into_iter()
         .collect();
     let known = if keys.is_empty() { Vec::new() } else { tx.links_at(&keys)? };
-    // Read after the row locks: a refund committed before them is seen,
-    // one after them waits for the rows (`check_refund`).
     let mut offers = BTreeSet::new();
     for u in updates {
         let registered = rows.get(&u.instrument).map_or(0, |r| r.sequence);
@@ -301,7 +336,13 @@ pub(crate) fn apply_chains_bulk(
         }
     }
     let offers: Vec<ExchangeId> = offers.into_iter().collect();
-    let refunded = if offers.is_empty() { BTreeSet::new() } else { tx.refunded_sales(&offers)?.into_iter().collect() };
+    // Locked: read after the row locks, so a refund committed before them
+    // is seen and one after them waits for the rows (`check_refund`).
+    let refunded = if offers.is_empty() || optimistic {
+        BTreeSet::new()
+    } else {
+        tx.refunded_sales(&offers)?.into_iter().collect()
+    };
     let mut staged = Staged {
         rows,
         links: known.into_iter().map(|l| ((l.instrument, l.sequence), l)).collect(),
@@ -311,6 +352,15 @@ pub(crate) fn apply_chains_bulk(
         refunded,
     };
     let outcomes = apply_chains(&mut staged, updates, now)?;
+    // The rows first: writing them takes their locks.
+    let dirty: Vec<SeenRow> = staged
+        .dirty
+        .iter()
+        .filter_map(|id| Some(SeenRow { row: staged.rows.get(id)?.clone(), version: *versions.get(id)? }))
+        .collect();
+    if !dirty.is_empty() && tx.update_instruments(&dirty)? != dirty.len() {
+        return Ok(Bulk::Contended);
+    }
     if !staged.new_links.is_empty() {
         let links: Vec<LinkRecord> = staged.new_links.iter().filter_map(|k| staged.links.get(k).cloned()).collect();
         if tx.insert_links(&links, now)? != links.len() {
@@ -320,9 +370,8 @@ pub(crate) fn apply_chains_bulk(
     if !staged.formers.is_empty() {
         tx.insert_formers(&staged.formers)?;
     }
-    let dirty: Vec<InstrumentRow> = staged.dirty.iter().filter_map(|id| staged.rows.get(id).cloned()).collect();
-    if !dirty.is_empty() {
-        tx.update_instruments(&dirty)?;
+    if optimistic && !offers.is_empty() && !tx.refunded_sales(&offers)?.is_empty() {
+        return Ok(Bulk::Contended);
     }
     Ok(Bulk::Done(outcomes))
 }

@@ -13,7 +13,9 @@
 //! a note is spent by a conditional `UPDATE … WHERE status = 'active'`; every
 //! multi-row change runs in one transaction, and the chain logic locks the
 //! instrument's row (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE`
-//! on SQLite) before it reads the current holder.
+//! on SQLite) before it reads the current holder — or, on ingest's batch
+//! path, writes it only if it is still the version read before
+//! ([`ChainUpdate::seen`]).
 //!
 //! ```text
 //! instruments (registered-ticket list)          former_holders
@@ -169,6 +171,21 @@ pub struct StoredPrefix {
     pub genesis: Vec<u8>,
     /// Stored endorsements, by sequence, each with the key that signed it.
     pub links: Vec<tessera_core::verify::VerifiedLink>,
+    /// Its row as this read saw it, from a backend that can apply a
+    /// [`ChainUpdate`] against it ([`ChainUpdate::seen`]); `None` from the
+    /// others.
+    pub seen: Option<SeenRow>,
+}
+
+/// A row of the registered-ticket list as a read outside any write
+/// transaction saw it, and which version of the row that was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRow {
+    /// The row.
+    pub row: InstrumentRow,
+    /// Backend-defined: equal to the stored row's only while nothing has
+    /// written the row since (PostgreSQL: its `xmin`).
+    pub version: u64,
 }
 
 /// Verified links to apply to one instrument, in sequence order.
@@ -178,6 +195,12 @@ pub struct ChainUpdate {
     pub instrument: InstrumentId,
     /// Consecutive links; they may start at or before the registered tip.
     pub links: Vec<LinkRecord>,
+    /// The row as [`RegistryStore::stored_prefixes`] read it, if it did. A
+    /// backend may apply a batch whose updates all carry one without
+    /// locking and reading the rows again: it writes a row only if it is
+    /// still that version, and otherwise applies the batch the locking way.
+    /// The outcome is the same either way.
+    pub seen: Option<SeenRow>,
 }
 
 /// What applying a [`ChainUpdate`] did.
@@ -546,7 +569,9 @@ pub trait RegistryStore: Send + Sync + 'static {
     /// genesis bytes and the endorsements with a sequence in
     /// `first..=last`, by sequence — or `None` when it is not registered.
     /// A plain read, without locks or a write transaction: stored parts
-    /// never change, and a part stored a moment later is only missed.
+    /// never change, and a part stored a moment later is only missed. A
+    /// row it returns as [`StoredPrefix::seen`] may be stale by the time
+    /// it is used, which [`ChainUpdate::seen`] allows for.
     fn stored_prefixes(&self, wanted: &[(InstrumentId, u32, u32)]) -> StoreResult<Vec<Option<StoredPrefix>>>;
     /// Applies verified links; each update independently, all in one
     /// transaction (the batch path of reconciliation ingest).

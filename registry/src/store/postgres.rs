@@ -1,16 +1,18 @@
 //! The PostgreSQL backend, for several registry processes over one database.
 //!
 //! Each method is one transaction on a pooled connection. The chain logic
-//! locks the instrument's row with `SELECT … FOR UPDATE`; the endorsement
-//! primary key, the balance `CHECK` and conditional updates are what keep
-//! two processes from registering two links or spending one note twice.
+//! locks the instrument's row with `SELECT … FOR UPDATE`, or on ingest's
+//! batch path writes it only if its `xmin` is still the one read; the
+//! endorsement primary key, the balance `CHECK` and conditional updates are
+//! what keep two processes from registering two links or spending one note
+//! twice.
 //! Serialisation failures and deadlocks are retried.
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
     ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, SeenRow, Settlement, StoreError,
     StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
     status_str, to_i64, to_u32, to_u64,
 };
@@ -434,6 +436,16 @@ impl PgTx<'_> {
 const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
                                   former_head, currency, value_minor, account, updated_at";
 
+/// The version of a row, for [`SeenRow`]: the id of the transaction that
+/// wrote it, which every write of the row changes. (Freezing may change it
+/// too; that only sends a batch the locking way.)
+const ROW_VERSION: &str = "xmin::text::bigint";
+
+/// A row selected as `{INSTRUMENT_COLUMNS}, {ROW_VERSION}`.
+fn seen_from(r: &Row) -> Result<SeenRow, Failure> {
+    Ok(SeenRow { row: instrument_from(r)?, version: to_u64(r.try_get(15)?)? })
+}
+
 fn instrument_from(r: &Row) -> Result<InstrumentRow, Failure> {
     let id: Vec<u8> = r.try_get(0)?;
     let kind: String = r.try_get(1)?;
@@ -676,16 +688,16 @@ impl ChainTx for Shared<'_, '_> {
 }
 
 impl logic::BulkChainTx for Shared<'_, '_> {
-    fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<InstrumentRow>> {
+    fn lock_instruments(&mut self, ids: &[InstrumentId]) -> StoreResult<Vec<SeenRow>> {
         let ids: Vec<&[u8]> = ids.iter().map(|i| i.as_bytes().as_slice()).collect();
         self.run(|tx| {
             // LockRows sits above the sort: rows are locked in id order, the
             // same order the per-row path and every other process uses.
             static LOCK: LazyLock<String> = LazyLock::new(|| {
-                format!("SELECT {INSTRUMENT_COLUMNS} FROM instruments WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                format!("SELECT {INSTRUMENT_COLUMNS}, {ROW_VERSION} FROM instruments WHERE id = ANY($1) ORDER BY id FOR UPDATE")
             });
             let statement = tx.prepared(&LOCK)?;
-            tx.query(&statement, &[&ids])?.iter().map(instrument_from).collect()
+            tx.query(&statement, &[&ids])?.iter().map(seen_from).collect()
         })
     }
 
@@ -752,30 +764,41 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         })
     }
 
-    fn update_instruments(&mut self, rows: &[InstrumentRow]) -> StoreResult<()> {
-        let ids: Vec<&[u8]> = rows.iter().map(|r| r.id.as_bytes().as_slice()).collect();
-        let holders: Vec<&[u8]> = rows.iter().map(|r| r.holder.as_bytes().as_slice()).collect();
-        let since: Vec<i64> = rows.iter().map(|r| i64::from(r.holder_since)).collect();
-        let sequences: Vec<i64> = rows.iter().map(|r| i64::from(r.sequence)).collect();
-        let tips: Vec<&[u8]> = rows.iter().map(|r| r.tip.as_bytes().as_slice()).collect();
-        let statuses: Vec<&str> = rows.iter().map(|r| status_str(r.status)).collect();
-        let uses: Vec<i64> = rows.iter().map(|r| i64::from(r.uses_left)).collect();
-        let heads: Vec<Option<i64>> = rows.iter().map(|r| r.former_head.map(i64::from)).collect();
-        let updated: Vec<i64> = rows.iter().map(|r| to_i64(r.updated_at)).collect::<StoreResult<_>>()?;
+    fn update_instruments(&mut self, seen: &[SeenRow]) -> StoreResult<usize> {
+        let rows = || seen.iter().map(|s| &s.row);
+        let ids: Vec<&[u8]> = rows().map(|r| r.id.as_bytes().as_slice()).collect();
+        let holders: Vec<&[u8]> = rows().map(|r| r.holder.as_bytes().as_slice()).collect();
+        let since: Vec<i64> = rows().map(|r| i64::from(r.holder_since)).collect();
+        let sequences: Vec<i64> = rows().map(|r| i64::from(r.sequence)).collect();
+        let tips: Vec<&[u8]> = rows().map(|r| r.tip.as_bytes().as_slice()).collect();
+        let statuses: Vec<&str> = rows().map(|r| status_str(r.status)).collect();
+        let uses: Vec<i64> = rows().map(|r| i64::from(r.uses_left)).collect();
+        let heads: Vec<Option<i64>> = rows().map(|r| r.former_head.map(i64::from)).collect();
+        let updated: Vec<i64> = rows().map(|r| to_i64(r.updated_at)).collect::<StoreResult<_>>()?;
+        let versions: Vec<i64> = seen.iter().map(|s| to_i64(s.version)).collect::<StoreResult<_>>()?;
         self.run(|tx| {
             // `i.id = ANY($1)` makes the planner fetch the batch's rows by
             // the primary key: joined on `i.id = u.id` alone it hashed the
             // whole table (a sequential scan per batch, the largest part of
             // the statement at 20,000 instruments, and growing with them).
-            let statement = tx.prepared(
-                "UPDATE instruments i SET holder = u.holder, holder_since = u.holder_since, sequence = u.sequence, \
-                 tip = u.tip, status = u.status, uses_left = u.uses_left, former_head = u.former_head, updated_at = \
-                 u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bytea[], \
-                 $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u (id, holder, holder_since, sequence, tip, \
-                 status, uses_left, former_head, updated_at) WHERE i.id = ANY($1) AND i.id = u.id",
+            // A row written since its version was read does not match: a
+            // concurrent writer's row is re-checked once it commits.
+            static UPDATE: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "UPDATE instruments i SET holder = u.holder, holder_since = u.holder_since, sequence = \
+                     u.sequence, tip = u.tip, status = u.status, uses_left = u.uses_left, former_head = \
+                     u.former_head, updated_at = u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], \
+                     $4::bigint[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) \
+                     AS u (id, holder, holder_since, sequence, tip, status, uses_left, former_head, updated_at, \
+                     version) WHERE i.id = ANY($1) AND i.id = u.id AND {ROW_VERSION} = u.version"
+                )
+            });
+            let statement = tx.prepared(&UPDATE)?;
+            let written = tx.execute(
+                &statement,
+                &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated, &versions],
             )?;
-            tx.execute(&statement, &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated])?;
-            Ok(())
+            Ok(usize::try_from(written).unwrap_or(usize::MAX))
         })
     }
 
@@ -930,17 +953,22 @@ impl RegistryStore for PostgresRegistry {
         }
         self.read(|c| {
             let ids: Vec<&[u8]> = wanted.iter().map(|(i, _, _)| i.as_bytes().as_slice()).collect();
-            let mut heads = std::collections::HashMap::new();
-            let heads_of = c.prepared("SELECT id, genesis, sequence FROM instruments WHERE id = ANY($1)")?;
-            for r in c.query(&heads_of, &[&ids])? {
-                let id: Vec<u8> = r.try_get(0)?;
-                heads.insert(id_from(&id)?, (r.try_get::<_, Vec<u8>>(1)?, to_u32(r.try_get(2)?)?));
+            // The whole row: ingest applies the batch against it (`SeenRow`)
+            // instead of locking and reading the rows again.
+            static ROWS: LazyLock<String> = LazyLock::new(|| {
+                format!("SELECT {INSTRUMENT_COLUMNS}, {ROW_VERSION} FROM instruments WHERE id = ANY($1)")
+            });
+            let rows = c.prepared(&ROWS)?;
+            let mut heads = HashMap::new();
+            for r in c.query(&rows, &[&ids])? {
+                let seen = seen_from(&r)?;
+                heads.insert(seen.row.id, (seen.row.sequence, seen));
             }
             // Links only where the upload re-carries registered sequences.
             let ranges: Vec<(&[u8], i64, i64)> = wanted
                 .iter()
                 .filter_map(|(id, first, last)| {
-                    let (_, registered) = heads.get(id)?;
+                    let (registered, _) = heads.get(id)?;
                     let last = (*last).min(*registered);
                     (*first <= last).then(|| (id.as_bytes().as_slice(), i64::from(*first), i64::from(last)))
                 })
@@ -970,12 +998,12 @@ impl RegistryStore for PostgresRegistry {
             Ok(wanted
                 .iter()
                 .map(|(id, first, last)| {
-                    let (genesis, _) = heads.get(id)?;
+                    let (_, seen) = heads.get(id)?;
                     let links = links
                         .get(id)
                         .map(|l| l.iter().filter(|l| (*first..=*last).contains(&l.sequence)).copied().collect())
                         .unwrap_or_default();
-                    Some(StoredPrefix { genesis: genesis.clone(), links })
+                    Some(StoredPrefix { genesis: seen.row.genesis.clone(), links, seen: Some(seen.clone()) })
                 })
                 .collect())
         })
@@ -1023,28 +1051,34 @@ impl RegistryStore for PostgresRegistry {
     }
 
     fn apply_chains(&self, updates: &[ChainUpdate], now: Timestamp) -> StoreResult<Vec<ChainOutcome>> {
-        const CONTENDED: &str = "an endorsement was registered around the row locks";
-        // The set-based path: five statements for the whole batch.
-        let bulk = self.write(|tx| {
-            let mut shared = Shared(tx, None);
-            let r = logic::apply_chains_bulk(&mut shared, updates, now);
-            match shared.finish(r)? {
-                logic::Bulk::Done(outcomes) => Ok(outcomes),
-                // An error drops the transaction: nothing of it is kept.
-                logic::Bulk::Contended => Err(StoreError::Backend(CONTENDED.into()).into()),
-            }
-        });
-        match bulk {
-            Err(StoreError::Backend(m)) if m == CONTENDED => {
-                tracing::warn!("bulk chain update contended; applying step by step");
-                self.write(|tx| {
-                    let mut shared = Shared(tx, None);
-                    let r = logic::apply_chains(&mut shared, updates, now);
-                    shared.finish(r)
-                })
-            }
-            other => other,
+        const CONTENDED: &str = "what the batch was decided on changed before it was written";
+        // The set-based path: a handful of statements for the whole batch.
+        let bulk = |from: logic::Rows| {
+            self.write(|tx| {
+                let mut shared = Shared(tx, None);
+                let r = logic::apply_chains_bulk(&mut shared, updates, now, from);
+                match shared.finish(r)? {
+                    logic::Bulk::Done(outcomes) => Ok(outcomes),
+                    // An error drops the transaction: nothing of it is kept.
+                    logic::Bulk::Contended => Err(StoreError::Backend(CONTENDED.into()).into()),
+                }
+            })
+        };
+        let contended = |r: &StoreResult<Vec<ChainOutcome>>| matches!(r, Err(StoreError::Backend(m)) if m == CONTENDED);
+        let mut applied = bulk(logic::Rows::Seen);
+        if contended(&applied) {
+            tracing::debug!("rows changed since they were read; applying the batch under the row locks");
+            applied = bulk(logic::Rows::Locked);
         }
+        if contended(&applied) {
+            tracing::warn!("bulk chain update contended; applying step by step");
+            applied = self.write(|tx| {
+                let mut shared = Shared(tx, None);
+                let r = logic::apply_chains(&mut shared, updates, now);
+                shared.finish(r)
+            });
+        }
+        applied
     }
 
     fn set_status(

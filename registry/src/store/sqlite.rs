@@ -725,7 +725,9 @@ impl RegistryStore for SqliteRegistry {
                         });
                     }
                 }
-                out.push(Some(StoredPrefix { genesis, links: stored }));
+                // One writer at a time: the batch is applied under the
+                // write lock, against the rows as they are then.
+                out.push(Some(StoredPrefix { genesis, links: stored, seen: None }));
             }
             Ok(out)
         };
