@@ -266,9 +266,9 @@ pub type EquivocationRecord = ProofRecord;
 
 /// Which misuse a [`ProofRecord`] proves: its table, and what the flag
 /// and the deny list say. Both kinds are recorded by one routine per
-/// backend.
+/// backend, [`RegistryStore::record_proof`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProofKind {
+pub enum ProofKind {
     /// `EquivocationProof`.
     DoubleTransfer,
     /// `UsedAfterTransferProof`.
@@ -587,30 +587,47 @@ pub trait RegistryStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
 
-    /// Stores a proof, flags its signer, optionally denies the instrument,
-    /// and leaves the notices — all only the first time this proof is seen.
+    /// Stores a proof of `kind`, flags its signer, optionally denies the
+    /// instrument, and leaves the notices — all only the first time this
+    /// proof is seen.
+    fn record_proof(
+        &self,
+        kind: ProofKind,
+        record: &ProofRecord,
+        deny: bool,
+        notices: &[Notice],
+        now: Timestamp,
+    ) -> StoreResult<EquivocationOutcome>;
+    /// Stored proofs of `kind` for an instrument.
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>>;
+    /// [`RegistryStore::record_proof`] of a double transfer.
     fn record_equivocation(
         &self,
         record: &EquivocationRecord,
         deny: bool,
         notices: &[Notice],
         now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome>;
-    /// Stored proofs for an instrument.
-    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>>;
-    /// Stores a used-after-transfer proof and acts on it as
-    /// [`RegistryStore::record_equivocation`] does (the same code): flags
-    /// its signer, optionally denies the instrument, leaves the notices —
-    /// all only the first time this proof is seen.
+    ) -> StoreResult<EquivocationOutcome> {
+        self.record_proof(ProofKind::DoubleTransfer, record, deny, notices, now)
+    }
+    /// Stored double-transfer proofs for an instrument.
+    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
+        self.proofs(ProofKind::DoubleTransfer, id)
+    }
+    /// [`RegistryStore::record_proof`] of a use after transfer.
     fn record_used_after_transfer(
         &self,
         record: &ProofRecord,
         deny: bool,
         notices: &[Notice],
         now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome>;
+    ) -> StoreResult<EquivocationOutcome> {
+        self.record_proof(ProofKind::UsedAfterTransfer, record, deny, notices, now)
+    }
     /// Stored used-after-transfer proofs for an instrument.
-    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>>;
+    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.proofs(ProofKind::UsedAfterTransfer, id)
+    }
     /// Why a key is flagged, if it is.
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>>;
 

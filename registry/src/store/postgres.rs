@@ -10,11 +10,11 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
-    ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, SeenRow, Settlement, StoreError,
-    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
-    status_str, to_i64, to_u32, to_u64,
+    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
+    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, SeenRow, Settlement, StoreError, StoreResult,
+    StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64,
+    to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
@@ -269,77 +269,6 @@ impl PostgresRegistry {
         let out = f(&mut client).map_err(|f| f.error);
         self.give_back(client);
         out
-    }
-}
-
-impl PostgresRegistry {
-    /// Stores a proof of either kind and acts on it, once: flags the
-    /// signer, denies the instrument if asked, leaves the notices.
-    fn record_proof(
-        &self,
-        kind: ProofKind,
-        record: &ProofRecord,
-        deny: bool,
-        notices: &[Notice],
-        now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome> {
-        self.write(|tx| {
-            let n = tx.tx.execute(
-                &format!(
-                    "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES ($1, $2, \
-                     $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    kind.table()
-                ),
-                &[
-                    &record.instrument.as_bytes().as_slice(),
-                    &i64::from(record.sequence),
-                    &Digest::of(&record.proof).as_bytes().as_slice(),
-                    &record.signer.as_bytes().as_slice(),
-                    &record.proof,
-                    &to_i64(now)?,
-                ],
-            )?;
-            if n == 0 {
-                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
-            }
-            tx.tx.execute(
-                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-                &[&record.signer.as_bytes().as_slice(), &kind.flag_reason(record), &to_i64(now)?],
-            )?;
-            let denied_at_version = if deny {
-                let (version, added) = deny_in(&mut tx.tx, &record.instrument, kind.deny_reason(), now)?;
-                added.then_some(version)
-            } else {
-                None
-            };
-            for notice in notices {
-                push_notice_in(&mut tx.tx, notice)?;
-            }
-            Ok(EquivocationOutcome { new: true, denied_at_version })
-        })
-    }
-
-    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
-        self.read(|c| {
-            c.query(
-                &format!(
-                    "SELECT sequence, signer, proof FROM {} WHERE instrument = $1 ORDER BY sequence, proof_digest",
-                    kind.table()
-                ),
-                &[&id.as_bytes().as_slice()],
-            )?
-            .iter()
-            .map(|r| {
-                let signer: Vec<u8> = r.try_get(1)?;
-                Ok(ProofRecord {
-                    instrument: *id,
-                    sequence: to_u32(r.try_get(0)?)?,
-                    signer: key_from(&signer)?,
-                    proof: r.try_get(2)?,
-                })
-            })
-            .collect()
-        })
     }
 }
 
@@ -1104,32 +1033,71 @@ impl RegistryStore for PostgresRegistry {
         })
     }
 
-    fn record_equivocation(
+    fn record_proof(
         &self,
-        record: &EquivocationRecord,
-        deny: bool,
-        notices: &[Notice],
-        now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome> {
-        self.record_proof(ProofKind::DoubleTransfer, record, deny, notices, now)
-    }
-
-    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
-        self.proofs(ProofKind::DoubleTransfer, id)
-    }
-
-    fn record_used_after_transfer(
-        &self,
+        kind: ProofKind,
         record: &ProofRecord,
         deny: bool,
         notices: &[Notice],
         now: Timestamp,
     ) -> StoreResult<EquivocationOutcome> {
-        self.record_proof(ProofKind::UsedAfterTransfer, record, deny, notices, now)
+        self.write(|tx| {
+            let n = tx.tx.execute(
+                &format!(
+                    "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES ($1, $2, \
+                     $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    kind.table()
+                ),
+                &[
+                    &record.instrument.as_bytes().as_slice(),
+                    &i64::from(record.sequence),
+                    &Digest::of(&record.proof).as_bytes().as_slice(),
+                    &record.signer.as_bytes().as_slice(),
+                    &record.proof,
+                    &to_i64(now)?,
+                ],
+            )?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            tx.tx.execute(
+                "INSERT INTO flagged (key, reason, flagged_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                &[&record.signer.as_bytes().as_slice(), &kind.flag_reason(record), &to_i64(now)?],
+            )?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&mut tx.tx, &record.instrument, kind.deny_reason(), now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&mut tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
     }
 
-    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
-        self.proofs(ProofKind::UsedAfterTransfer, id)
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT sequence, signer, proof FROM {} WHERE instrument = $1 ORDER BY sequence, proof_digest",
+                    kind.table()
+                ),
+                &[&id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(|r| {
+                let signer: Vec<u8> = r.try_get(1)?;
+                Ok(ProofRecord {
+                    instrument: *id,
+                    sequence: to_u32(r.try_get(0)?)?,
+                    signer: key_from(&signer)?,
+                    proof: r.try_get(2)?,
+                })
+            })
+            .collect()
+        })
     }
 
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {

@@ -4,11 +4,11 @@
 
 use super::logic::{self, ChainTx, Tx};
 use super::{
-    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
-    ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
-    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
-    status_str, to_i64, to_u32, to_u64,
+    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
+    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
+    StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64,
+    to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -132,73 +132,6 @@ impl SqliteRegistry {
 }
 
 impl SqliteRegistry {
-    /// Stores a proof of either kind and acts on it, once: flags the
-    /// signer, denies the instrument if asked, leaves the notices.
-    fn record_proof(
-        &self,
-        kind: ProofKind,
-        record: &ProofRecord,
-        deny: bool,
-        notices: &[Notice],
-        now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome> {
-        self.write(|tx| {
-            let n = tx
-                .tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES (?1, \
-                         ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                        kind.table()
-                    ),
-                    params![
-                        record.instrument.as_bytes(),
-                        record.sequence,
-                        Digest::of(&record.proof).as_bytes(),
-                        record.signer.as_bytes(),
-                        record.proof,
-                        to_i64(now)?
-                    ],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
-            }
-            flag_in(&tx.tx, &record.signer, &kind.flag_reason(record), now)?;
-            let denied_at_version = if deny {
-                let (version, added) = deny_in(&tx.tx, &record.instrument, kind.deny_reason(), now)?;
-                added.then_some(version)
-            } else {
-                None
-            };
-            for notice in notices {
-                push_notice_in(&tx.tx, notice)?;
-            }
-            Ok(EquivocationOutcome { new: true, denied_at_version })
-        })
-    }
-
-    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "SELECT sequence, signer, proof FROM {} WHERE instrument = ?1 ORDER BY sequence, proof_digest",
-                    kind.table()
-                ))
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![id.as_bytes()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
-                })
-                .map_err(backend)?;
-            rows.map(|r| {
-                let (seq, signer, proof) = r.map_err(backend)?;
-                Ok(ProofRecord { instrument: *id, sequence: to_u32(seq)?, signer: key_from(&signer)?, proof })
-            })
-            .collect()
-        })
-    }
-
     fn events_where(&self, event_id: Option<&str>) -> StoreResult<Vec<EventRow>> {
         self.with(|c| {
             let mut stmt = c
@@ -811,32 +744,69 @@ impl RegistryStore for SqliteRegistry {
         })
     }
 
-    fn record_equivocation(
+    fn record_proof(
         &self,
-        record: &EquivocationRecord,
-        deny: bool,
-        notices: &[Notice],
-        now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome> {
-        self.record_proof(ProofKind::DoubleTransfer, record, deny, notices, now)
-    }
-
-    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
-        self.proofs(ProofKind::DoubleTransfer, id)
-    }
-
-    fn record_used_after_transfer(
-        &self,
+        kind: ProofKind,
         record: &ProofRecord,
         deny: bool,
         notices: &[Notice],
         now: Timestamp,
     ) -> StoreResult<EquivocationOutcome> {
-        self.record_proof(ProofKind::UsedAfterTransfer, record, deny, notices, now)
+        self.write(|tx| {
+            let n = tx
+                .tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {} (instrument, sequence, proof_digest, signer, proof, recorded_at) VALUES (?1, \
+                         ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                        kind.table()
+                    ),
+                    params![
+                        record.instrument.as_bytes(),
+                        record.sequence,
+                        Digest::of(&record.proof).as_bytes(),
+                        record.signer.as_bytes(),
+                        record.proof,
+                        to_i64(now)?
+                    ],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Ok(EquivocationOutcome { new: false, denied_at_version: None });
+            }
+            flag_in(&tx.tx, &record.signer, &kind.flag_reason(record), now)?;
+            let denied_at_version = if deny {
+                let (version, added) = deny_in(&tx.tx, &record.instrument, kind.deny_reason(), now)?;
+                added.then_some(version)
+            } else {
+                None
+            };
+            for notice in notices {
+                push_notice_in(&tx.tx, notice)?;
+            }
+            Ok(EquivocationOutcome { new: true, denied_at_version })
+        })
     }
 
-    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
-        self.proofs(ProofKind::UsedAfterTransfer, id)
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT sequence, signer, proof FROM {} WHERE instrument = ?1 ORDER BY sequence, proof_digest",
+                    kind.table()
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id.as_bytes()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
+                })
+                .map_err(backend)?;
+            rows.map(|r| {
+                let (seq, signer, proof) = r.map_err(backend)?;
+                Ok(ProofRecord { instrument: *id, sequence: to_u32(seq)?, signer: key_from(&signer)?, proof })
+            })
+            .collect()
+        })
     }
 
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {

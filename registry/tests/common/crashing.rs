@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera_core::{Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 use tessera_registry::store::{
-    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EquivocationRecord, EventRow,
-    ExaminationReport, ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals,
-    NoteExchange, Notice, Party, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
+    BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
+    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
     StoredPrefix,
 };
 
@@ -174,29 +174,18 @@ impl RegistryStore for CrashingStore {
     ) -> StoreResult<bool> {
         self.write("set_status", |s| s.set_status(id, holder, from, to, now))
     }
-    fn record_equivocation(
+    fn record_proof(
         &self,
-        record: &EquivocationRecord,
-        deny: bool,
-        notices: &[Notice],
-        now: Timestamp,
-    ) -> StoreResult<EquivocationOutcome> {
-        self.write("record_equivocation", |s| s.record_equivocation(record, deny, notices, now))
-    }
-    fn equivocations(&self, id: &InstrumentId) -> StoreResult<Vec<EquivocationRecord>> {
-        self.read(|s| s.equivocations(id))
-    }
-    fn record_used_after_transfer(
-        &self,
+        kind: ProofKind,
         record: &ProofRecord,
         deny: bool,
         notices: &[Notice],
         now: Timestamp,
     ) -> StoreResult<EquivocationOutcome> {
-        self.write("record_used_after_transfer", |s| s.record_used_after_transfer(record, deny, notices, now))
+        self.write("record_proof", |s| s.record_proof(kind, record, deny, notices, now))
     }
-    fn used_after_transfers(&self, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
-        self.read(|s| s.used_after_transfers(id))
+    fn proofs(&self, kind: ProofKind, id: &InstrumentId) -> StoreResult<Vec<ProofRecord>> {
+        self.read(|s| s.proofs(kind, id))
     }
     fn flagged(&self, key: &PublicKey) -> StoreResult<Option<String>> {
         self.read(|s| s.flagged(key))
