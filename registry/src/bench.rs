@@ -221,23 +221,21 @@ pub(crate) fn issue_all(store: &dyn RegistryStore, chains: &[Instrument]) -> Res
 /// (`apply_chains`). The store's own limit.
 fn store_alone(store: Arc<dyn RegistryStore>, chains: &[Instrument]) -> Result<Duration, BenchError> {
     issue_all(&*store, chains)?;
-    let links: Vec<Vec<LinkRecord>> =
-        chains.iter().map(|c| c.links.iter().map(|l| LinkRecord::of(l, c.genesis.body.holder)).collect()).collect();
+    let mut updates: Vec<ChainUpdate> = chains
+        .iter()
+        .map(|c| {
+            let links = c.links.iter().map(|l| LinkRecord::of(l, c.genesis.body.holder)).collect();
+            ChainUpdate { instrument: c.id(), links, seen: None }
+        })
+        .collect();
     let started = Instant::now();
-    for (chains, links) in chains.chunks(INGEST_BATCH).zip(links.chunks(INGEST_BATCH)) {
-        let wanted: Vec<(InstrumentId, u32, u32)> = chains.iter().map(|c| (c.id(), 1, 1)).collect();
+    for batch in updates.chunks_mut(INGEST_BATCH) {
+        let wanted: Vec<(InstrumentId, u32, u32)> = batch.iter().map(|u| (u.instrument, 1, 1)).collect();
         let prefixes = store.stored_prefixes(&wanted).bench("stored_prefixes")?;
-        let batch: Vec<ChainUpdate> = chains
-            .iter()
-            .zip(links)
-            .zip(prefixes)
-            .map(|((c, links), prefix)| ChainUpdate {
-                instrument: c.id(),
-                links: links.clone(),
-                seen: prefix.and_then(|p| p.seen),
-            })
-            .collect();
-        let outcomes = store.apply_chains(&batch, 3).bench("apply_chains")?;
+        for (update, prefix) in batch.iter_mut().zip(prefixes) {
+            update.seen = prefix.and_then(|p| p.seen);
+        }
+        let outcomes = store.apply_chains(batch, 3).bench("apply_chains")?;
         let all = outcomes.iter().all(|o| matches!(o, ChainOutcome::Applied { added: 1, .. }));
         ensure(all, || "a link was not registered".into())?;
     }

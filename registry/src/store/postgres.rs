@@ -888,17 +888,16 @@ impl RegistryStore for PostgresRegistry {
                 format!("SELECT {INSTRUMENT_COLUMNS}, {ROW_VERSION} FROM instruments WHERE id = ANY($1)")
             });
             let rows = c.prepared(&ROWS)?;
-            let mut heads = HashMap::new();
+            let mut seen_rows = HashMap::new();
             for r in c.query(&rows, &[&ids])? {
                 let seen = seen_from(&r)?;
-                heads.insert(seen.row.id, (seen.row.sequence, seen));
+                seen_rows.insert(seen.row.id, seen);
             }
             // Links only where the upload re-carries registered sequences.
             let ranges: Vec<(&[u8], i64, i64)> = wanted
                 .iter()
                 .filter_map(|(id, first, last)| {
-                    let (registered, _) = heads.get(id)?;
-                    let last = (*last).min(*registered);
+                    let last = (*last).min(seen_rows.get(id)?.row.sequence);
                     (*first <= last).then(|| (id.as_bytes().as_slice(), i64::from(*first), i64::from(last)))
                 })
                 .collect();
@@ -927,7 +926,7 @@ impl RegistryStore for PostgresRegistry {
             Ok(wanted
                 .iter()
                 .map(|(id, first, last)| {
-                    let (_, seen) = heads.get(id)?;
+                    let seen = seen_rows.get(id)?;
                     let links = links
                         .get(id)
                         .map(|l| l.iter().filter(|l| (*first..=*last).contains(&l.sequence)).copied().collect())
