@@ -44,11 +44,12 @@ fn scratch(name: &str) -> (String, PostgresRegistry, postgres::Client) {
     (schema, store, admin)
 }
 
-/// The references of endorsements and former-holder records hold in the
-/// database itself, for any writer, though they are checked once per
-/// statement rather than by a foreign key per row (migration 0011): a
-/// statement with one dangling row is refused whole, and the rows they
-/// point at can be neither deleted nor re-keyed.
+/// The reference of endorsements to their instrument holds in the database
+/// itself, for any writer, though it is checked once per statement rather
+/// than by a foreign key per row (migration 0011): a statement with one
+/// dangling row is refused whole. What it points at, and the endorsements
+/// themselves with the former-holder records read from them (migration
+/// 0013), can be neither deleted nor changed.
 #[test]
 #[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
 fn references_are_enforced_per_statement() {
@@ -67,48 +68,60 @@ fn references_are_enforced_per_statement() {
     )
     .unwrap();
     let endorse = "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
-                   registered_at) SELECT i, 1, '\\x00', '\\x00', '\\x00', '\\x00', '\\x00', 0 FROM unnest($1::bytea[]) i";
+                   registered_at) SELECT i, s, '\\x00', '\\x00', '\\x0a', '\\x00', '\\x00', 7 FROM unnest($1::bytea[]) i, \
+                   unnest($2::bigint[]) s";
     let known: &[u8] = &[1];
     let unknown: &[u8] = &[2];
 
     // One dangling row among good ones: the whole statement is refused.
-    assert_eq!(code(db.execute(endorse, &[&vec![known, unknown]])), Some(SqlState::FOREIGN_KEY_VIOLATION));
+    assert_eq!(
+        code(db.execute(endorse, &[&vec![known, unknown], &vec![1_i64]])),
+        Some(SqlState::FOREIGN_KEY_VIOLATION)
+    );
     assert_eq!(count(&mut db, "endorsements"), 0);
-    assert_eq!(db.execute(endorse, &[&vec![known]]).unwrap(), 1);
-    let repoint = "UPDATE endorsements SET instrument = '\\x02'";
-    assert_eq!(code(db.execute(repoint, &[])), Some(SqlState::FOREIGN_KEY_VIOLATION));
+    assert_eq!(db.execute(endorse, &[&vec![known], &vec![1_i64, 2]]).unwrap(), 2);
 
-    // A former-holder record needs its instrument and its previous record,
-    // which may come in the same statement.
-    let former = "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
-                  recorded_at) SELECT $1, f, f + 1, '\\x00', p, 0 FROM unnest($2::bigint[], $3::bigint[]) AS u (f, p)";
-    let (from, previous): (Vec<i64>, Vec<Option<i64>>) = (vec![0, 1], vec![None, Some(0)]);
-    assert_eq!(
-        code(db.execute(former, &[&unknown, &vec![0_i64], &vec![None::<i64>]])),
-        Some(SqlState::FOREIGN_KEY_VIOLATION)
-    );
-    assert_eq!(
-        code(db.execute(former, &[&known, &vec![1_i64], &vec![Some(0_i64)]])),
-        Some(SqlState::FOREIGN_KEY_VIOLATION)
-    );
-    assert_eq!(count(&mut db, "former_holders"), 0);
-    assert_eq!(db.execute(former, &[&known, &from, &previous]).unwrap(), 2);
+    // Each endorsement is its signer's former-holder record, linked to the
+    // one before it.
+    type FormerRow = (i64, i64, Vec<u8>, Option<i64>, i64);
+    let former: Vec<FormerRow> = db
+        .query(
+            "SELECT from_sequence, until_sequence, holder, previous_from, recorded_at FROM former_holders ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(former, vec![(0, 0, vec![10], None, 7), (1, 1, vec![10], Some(0), 7)]);
 
-    // The rows they point at stay.
+    // The rows they point at, and they themselves, stay as registered.
     for history_change in [
         "DELETE FROM instruments",
         "TRUNCATE instruments CASCADE",
         "UPDATE instruments SET id = '\\x03'",
+        "UPDATE endorsements SET instrument = '\\x02'",
+        "UPDATE endorsements SET signer = '\\x0b'",
+        "DELETE FROM endorsements",
+        "TRUNCATE endorsements",
         "DELETE FROM former_holders WHERE from_sequence = 0",
-        "UPDATE former_holders SET from_sequence = from_sequence + 10",
+        "UPDATE former_holders SET holder = '\\x0b'",
     ] {
         assert_eq!(code(db.execute(history_change, &[])), Some(SqlState::RESTRICT_VIOLATION), "{history_change}");
     }
+    // Inserted only as endorsements.
+    assert_eq!(
+        code(db.execute(
+            "INSERT INTO former_holders (instrument, from_sequence, holder, recorded_at) VALUES ('\\x01', 5, '\\x00', 0)",
+            &[]
+        )),
+        Some(SqlState::FEATURE_NOT_SUPPORTED)
+    );
     // Columns that are not keys still change (ingest rewrites the row).
-    assert_eq!(db.execute("UPDATE instruments SET sequence = 1", &[]).unwrap(), 1);
+    assert_eq!(db.execute("UPDATE instruments SET sequence = 2", &[]).unwrap(), 1);
     assert_eq!(
         (count(&mut db, "instruments"), count(&mut db, "endorsements"), count(&mut db, "former_holders")),
-        (1, 1, 2)
+        (1, 2, 2)
     );
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
 }
@@ -199,4 +212,102 @@ fn stored_prefixes_return_the_row_read_and_its_version() {
     assert_ne!(second.version, first.version);
     assert_eq!(second.row.status, Status::Dispensed);
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}
+
+/// The migrations up to schema version 12, when former-holder records were
+/// a table of their own.
+const BEFORE_THE_VIEW: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_events.sql"),
+    include_str!("../migrations/postgres/0003_gifts.sql"),
+    include_str!("../migrations/postgres/0004_bags.sql"),
+    include_str!("../migrations/postgres/0005_modifications.sql"),
+    include_str!("../migrations/postgres/0006_reported_examinations.sql"),
+    include_str!("../migrations/postgres/0007_sales.sql"),
+    include_str!("../migrations/postgres/0008_bag_digest.sql"),
+    include_str!("../migrations/postgres/0009_used_after_transfer.sql"),
+    include_str!("../migrations/postgres/0010_instrument_updates.sql"),
+    include_str!("../migrations/postgres/0011_set_based_references.sql"),
+    include_str!("../migrations/postgres/0012_room_for_every_row.sql"),
+];
+
+/// A schema at version 12 with one ticket endorsed twice (alice → bob →
+/// carol) and the two former-holder records version 12 wrote for it, the
+/// second with `second_holder` as its holder; and a connection to it.
+fn version_12_schema(name: &str, second_holder: u8) -> (String, postgres::Client) {
+    let schema = format!("{name}_{}", std::process::id());
+    let mut db = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+    db.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}"
+    ))
+    .unwrap();
+    let mut tx = db.transaction().unwrap();
+    for sql in BEFORE_THE_VIEW {
+        tx.batch_execute(sql).unwrap();
+    }
+    let (id, alice, bob, carol) = (vec![1_u8; 16], vec![0xa_u8; 32], vec![0xb_u8; 32], vec![0xc_u8; 32]);
+    tx.execute(
+        "INSERT INTO instruments (id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
+         former_head, updated_at) VALUES ($1, 'ticket', $2, '\\x00', $3, 2, 2, '\\x02', 'active', 1, 1, 20)",
+        &[&id, &vec![9_u8; 32], &carol],
+    )
+    .unwrap();
+    for (sequence, signer, new_holder) in [(1_i64, &alice, &bob), (2, &bob, &carol)] {
+        tx.execute(
+            "INSERT INTO endorsements (instrument, sequence, digest, previous, signer, new_holder, bytes, \
+             registered_at) VALUES ($1, $2, $3, '\\x00', $4, $5, '\\x00', $6)",
+            &[&id, &sequence, &vec![sequence as u8; 32], signer, new_holder, &(10 * sequence)],
+        )
+        .unwrap();
+    }
+    tx.execute(
+        "INSERT INTO former_holders VALUES ($1, 0, 0, $2, NULL, 10), ($1, 1, 1, $3, 0, 20)",
+        &[&id, &alice, &vec![second_holder; 32]],
+    )
+    .unwrap();
+    tx.batch_execute("CREATE TABLE schema_version (version BIGINT NOT NULL); INSERT INTO schema_version VALUES (12)")
+        .unwrap();
+    tx.commit().unwrap();
+    (schema, db)
+}
+
+/// Schema version 13 reads former-holder records from the endorsements:
+/// the records a version-12 database stored are the ones it reads.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
+fn former_holders_stored_before_are_read_from_the_endorsements_after() {
+    use tessera_registry::RegistryStore;
+    let (schema, mut db) = version_12_schema("former_view", 0xb);
+    let store = PostgresRegistry::open_in_schema(&url(), &schema).expect("migrates");
+    let version: i64 = db.query_one("SELECT version FROM schema_version", &[]).unwrap().get(0);
+    assert_eq!(version, 13);
+    let id = tessera_core::InstrumentId::from_slice(&[1; 16]).unwrap();
+    let got: Vec<_> = store
+        .former_holders(&id)
+        .unwrap()
+        .iter()
+        .map(|f| (f.holder.as_bytes()[0], f.from_sequence, f.until_sequence, f.previous_from, f.recorded_at))
+        .collect();
+    assert_eq!(got, vec![(0xb, 1, 1, Some(0), 20), (0xa, 0, 0, None, 10)]);
+    drop(store);
+    db.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
+}
+
+/// A version-12 database whose former-holder records say something the
+/// endorsements do not is left as it was, for an operator to look at.
+#[test]
+#[ignore = "needs PostgreSQL: run by scripts/test.d/40-registry.sh"]
+fn former_holders_that_differ_from_the_endorsements_stop_the_migration() {
+    let (schema, mut db) = version_12_schema("former_differ", 0xd);
+    let Err(err) = PostgresRegistry::open_in_schema(&url(), &schema) else { panic!("migrated") };
+    let err = err.to_string();
+    assert!(err.contains("former_holders has 2 record(s) that the endorsements do not imply"), "{err}");
+    let version: i64 = db.query_one("SELECT version FROM schema_version", &[]).unwrap().get(0);
+    let stored: i64 = db.query_one("SELECT count(*) FROM former_holders WHERE from_sequence = 1", &[]).unwrap().get(0);
+    let kind: String = db
+        .query_one("SELECT table_type::text FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'former_holders'", &[&schema])
+        .unwrap()
+        .get(0);
+    assert_eq!((version, stored, kind.as_str()), (12, 1, "BASE TABLE"));
+    db.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).unwrap();
 }

@@ -2,8 +2,8 @@
 //! operations each backend provides inside its transaction.
 
 use super::{
-    ChainOutcome, ChainUpdate, FormerHolder, InstrumentRow, LinkRecord, NoteExchange, Notice, SaleRefund, SeenRow,
-    StoreError, StoreResult,
+    ChainOutcome, ChainUpdate, InstrumentRow, LinkRecord, NoteExchange, Notice, SaleRefund, SeenRow, StoreError,
+    StoreResult,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use tessera_core::{Endorsement, ExchangeId, InstrumentId, PublicKey, Signed, Timestamp, Wire as _};
@@ -14,10 +14,10 @@ pub(crate) trait ChainTx {
     fn lock_instrument(&mut self, id: &InstrumentId) -> StoreResult<Option<InstrumentRow>>;
     /// The stored link at a sequence.
     fn link_at(&mut self, id: &InstrumentId, sequence: u32) -> StoreResult<Option<LinkRecord>>;
-    /// Inserts a link unless one exists at its (instrument, sequence).
+    /// Inserts a link unless one exists at its (instrument, sequence). The
+    /// link is also the former-holder record of its signer (a view over the
+    /// links in both schemas).
     fn insert_link(&mut self, link: &LinkRecord, now: Timestamp) -> StoreResult<bool>;
-    /// Inserts a former-holder record.
-    fn insert_former(&mut self, record: &FormerHolder) -> StoreResult<()>;
     /// Writes the mutable columns of a row.
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()>;
     /// Whether the sale of `offer` was refunded (read after the row lock).
@@ -137,14 +137,8 @@ fn apply_chain(tx: &mut impl ChainTx, update: &ChainUpdate, now: Timestamp) -> S
             }
             continue;
         }
-        tx.insert_former(&FormerHolder {
-            instrument: row.id,
-            holder: row.holder,
-            from_sequence: row.holder_since,
-            until_sequence: link.sequence - 1,
-            previous_from: row.former_head,
-            recorded_at: now,
-        })?;
+        // The signer is now a former holder: the record is the link itself
+        // (`former_holders`, a view over the endorsements).
         row.former_head = Some(row.holder_since);
         row.holder = link.new_holder;
         row.holder_since = link.sequence;
@@ -239,7 +233,7 @@ pub(crate) fn exchange_notes(
 
 /// Set-based operations for a whole batch of chain updates, in one
 /// transaction: a backend where each statement is a round trip (PostgreSQL)
-/// runs a batch in five statements instead of four per endorsement.
+/// runs a batch in a few statements instead of three per endorsement.
 pub(crate) trait BulkChainTx {
     /// Reads and locks the rows of `ids` (sorted, distinct), locking in id
     /// order; unknown ids are left out.
@@ -250,8 +244,6 @@ pub(crate) trait BulkChainTx {
     /// (instrument, sequence) is taken it inserts fewer, or none at all and
     /// leaves the transaction unusable: the caller gives the batch up.
     fn insert_links(&mut self, links: &[LinkRecord], now: Timestamp) -> StoreResult<usize>;
-    /// Inserts former-holder records.
-    fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()>;
     /// Writes the mutable columns of each row whose stored version is
     /// still the one given, locking it; returns how many were written.
     fn update_instruments(&mut self, rows: &[SeenRow]) -> StoreResult<usize>;
@@ -347,7 +339,6 @@ pub(crate) fn apply_chains_bulk(
         rows,
         links: known.into_iter().map(|l| ((l.instrument, l.sequence), l)).collect(),
         new_links: Vec::new(),
-        formers: Vec::new(),
         dirty: BTreeSet::new(),
         refunded,
     };
@@ -367,9 +358,6 @@ pub(crate) fn apply_chains_bulk(
             return Ok(Bulk::Contended);
         }
     }
-    if !staged.formers.is_empty() {
-        tx.insert_formers(&staged.formers)?;
-    }
     if optimistic && !offers.is_empty() && !tx.refunded_sales(&offers)?.is_empty() {
         return Ok(Bulk::Contended);
     }
@@ -382,7 +370,6 @@ struct Staged {
     links: BTreeMap<(InstrumentId, u32), LinkRecord>,
     /// Keys of `links` added by this batch, in insertion order.
     new_links: Vec<(InstrumentId, u32)>,
-    formers: Vec<FormerHolder>,
     dirty: BTreeSet<InstrumentId>,
     /// Refunded offers among the new links'.
     refunded: BTreeSet<ExchangeId>,
@@ -403,10 +390,6 @@ impl ChainTx for Staged {
         self.links.insert(key, link.clone());
         self.new_links.push(key);
         Ok(true)
-    }
-    fn insert_former(&mut self, record: &FormerHolder) -> StoreResult<()> {
-        self.formers.push(record.clone());
-        Ok(())
     }
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()> {
         self.dirty.insert(row.id);

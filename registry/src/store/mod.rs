@@ -18,11 +18,13 @@
 //! ([`ChainUpdate::seen`]).
 //!
 //! ```text
-//! instruments (registered-ticket list)          former_holders
-//!  id ─ holder, holder_since, sequence, tip ─┐   (instrument, from_sequence)
-//!      former_head ──────────────────────────┴─▶ holder, until_sequence,
-//!                                                previous_from ──▶ the record before
-//! endorsements PRIMARY KEY (instrument, sequence)
+//! instruments (registered-ticket list)
+//!  id ─ holder, holder_since, sequence, tip, former_head
+//!   │
+//!   └─▶ endorsements PRIMARY KEY (instrument, sequence): signer, new_holder, …
+//!         │
+//!         └─ former_holders (a view): each endorsement at sequence s makes its
+//!            signer the holder from s-1 until s-1, after the record at s-2
 //! ```
 
 use tessera_core::instrument::Kind;
@@ -116,7 +118,8 @@ pub struct InstrumentRow {
     pub status: Status,
     /// Uses left.
     pub uses_left: u16,
-    /// `from_sequence` of the newest former-holder record, if any.
+    /// `from_sequence` of the newest former-holder record, if any (the
+    /// sequence before the registered tip's, once it has one).
     pub former_head: Option<u32>,
     /// A note's value.
     pub value: Option<Amount>,
@@ -146,7 +149,8 @@ pub struct LinkRecord {
 }
 
 /// A holder the instrument had before its current one (seed 003 [1465–1467]):
-/// each record points at the one before it.
+/// each record points at the one before it. Read from the registered
+/// endorsements (each makes its signer a former holder), never written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormerHolder {
     /// The instrument.

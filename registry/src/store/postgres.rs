@@ -37,12 +37,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_instrument_updates.sql"),
     include_str!("../../migrations/postgres/0011_set_based_references.sql"),
     include_str!("../../migrations/postgres/0012_room_for_every_row.sql"),
+    include_str!("../../migrations/postgres/0013_former_holders_from_endorsements.sql"),
 ];
 
 const TABLES: &[&str] = &[
     "instruments",
     "endorsements",
-    "former_holders",
     "equivocations",
     "flagged",
     "denied",
@@ -138,7 +138,7 @@ impl std::fmt::Debug for PostgresRegistry {
 }
 
 fn backend(e: postgres::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    backend_ref(&e)
 }
 
 fn retryable(raw: Option<&postgres::Error>) -> bool {
@@ -163,8 +163,13 @@ impl From<postgres::Error> for Failure {
     }
 }
 
+/// The driver's error with what the server or the connection said: its
+/// own text is only "db error" or "error connecting to server".
 fn backend_ref(e: &postgres::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match std::error::Error::source(e) {
+        Some(cause) => StoreError::Backend(format!("{e}: {cause}")),
+        None => StoreError::Backend(e.to_string()),
+    }
 }
 
 impl PostgresRegistry {
@@ -568,24 +573,6 @@ impl ChainTx for Shared<'_, '_> {
         })
     }
 
-    fn insert_former(&mut self, f: &FormerHolder) -> StoreResult<()> {
-        self.run(|tx| {
-            tx.execute(
-                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
-                 recorded_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &f.instrument.as_bytes().as_slice(),
-                    &i64::from(f.from_sequence),
-                    &i64::from(f.until_sequence),
-                    &f.holder.as_bytes().as_slice(),
-                    &f.previous_from.map(i64::from),
-                    &to_i64(f.recorded_at)?,
-                ],
-            )?;
-            Ok(())
-        })
-    }
-
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()> {
         self.run(|tx| {
             tx.execute(
@@ -672,24 +659,6 @@ impl logic::BulkChainTx for Shared<'_, '_> {
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(0),
                 Err(e) => Err(e.into()),
             }
-        })
-    }
-
-    fn insert_formers(&mut self, records: &[FormerHolder]) -> StoreResult<()> {
-        let instruments: Vec<&[u8]> = records.iter().map(|f| f.instrument.as_bytes().as_slice()).collect();
-        let from: Vec<i64> = records.iter().map(|f| i64::from(f.from_sequence)).collect();
-        let until: Vec<i64> = records.iter().map(|f| i64::from(f.until_sequence)).collect();
-        let holders: Vec<&[u8]> = records.iter().map(|f| f.holder.as_bytes().as_slice()).collect();
-        let previous: Vec<Option<i64>> = records.iter().map(|f| f.previous_from.map(i64::from)).collect();
-        let recorded: Vec<i64> = records.iter().map(|f| to_i64(f.recorded_at)).collect::<StoreResult<_>>()?;
-        self.run(|tx| {
-            let statement = tx.prepared(
-                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
-                 recorded_at) SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bytea[], \
-                 $5::bigint[], $6::bigint[])",
-            )?;
-            tx.execute(&statement, &[&instruments, &from, &until, &holders, &previous, &recorded])?;
-            Ok(())
         })
     }
 
@@ -951,30 +920,26 @@ impl RegistryStore for PostgresRegistry {
     }
 
     fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>> {
-        let Some(row) = self.instrument(id)? else { return Ok(Vec::new()) };
         self.read(|c| {
-            let mut out = Vec::new();
-            let mut next = row.former_head;
-            while let Some(from) = next {
-                let r = c.query_one(
-                    "SELECT holder, until_sequence, previous_from, recorded_at FROM former_holders WHERE instrument = \
-                     $1 AND from_sequence = $2",
-                    &[&id.as_bytes().as_slice(), &i64::from(from)],
-                )?;
+            c.query(
+                "SELECT holder, from_sequence, until_sequence, previous_from, recorded_at FROM former_holders WHERE \
+                 instrument = $1 ORDER BY from_sequence DESC",
+                &[&id.as_bytes().as_slice()],
+            )?
+            .iter()
+            .map(|r| {
                 let holder: Vec<u8> = r.try_get(0)?;
-                let previous: Option<i64> = r.try_get(2)?;
-                let record = FormerHolder {
+                let previous: Option<i64> = r.try_get(3)?;
+                Ok(FormerHolder {
                     instrument: *id,
                     holder: key_from(&holder)?,
-                    from_sequence: from,
-                    until_sequence: to_u32(r.try_get(1)?)?,
+                    from_sequence: to_u32(r.try_get(1)?)?,
+                    until_sequence: to_u32(r.try_get(2)?)?,
                     previous_from: previous.map(to_u32).transpose()?,
-                    recorded_at: to_u64(r.try_get(3)?)?,
-                };
-                next = record.previous_from;
-                out.push(record);
-            }
-            Ok(out)
+                    recorded_at: to_u64(r.try_get(4)?)?,
+                })
+            })
+            .collect()
         })
     }
 

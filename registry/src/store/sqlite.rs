@@ -28,12 +28,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_sales.sql"),
     include_str!("../../migrations/sqlite/0008_bag_digest.sql"),
     include_str!("../../migrations/sqlite/0009_used_after_transfer.sql"),
+    include_str!("../../migrations/sqlite/0010_former_holders_from_endorsements.sql"),
 ];
 
 const TABLES: &[&str] = &[
     "instruments",
     "endorsements",
-    "former_holders",
     "equivocations",
     "flagged",
     "denied",
@@ -444,25 +444,6 @@ impl ChainTx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn insert_former(&mut self, f: &FormerHolder) -> StoreResult<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO former_holders (instrument, from_sequence, until_sequence, holder, previous_from, \
-                 recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(backend)?
-            .execute(params![
-                f.instrument.as_bytes(),
-                f.from_sequence,
-                f.until_sequence,
-                f.holder.as_bytes(),
-                f.previous_from,
-                to_i64(f.recorded_at)?
-            ])
-            .map_err(backend)?;
-        Ok(())
-    }
-
     fn update_instrument(&mut self, row: &InstrumentRow) -> StoreResult<()> {
         self.tx
             .prepare_cached(
@@ -684,38 +665,36 @@ impl RegistryStore for SqliteRegistry {
     }
 
     fn former_holders(&self, id: &InstrumentId) -> StoreResult<Vec<FormerHolder>> {
-        let Some(row) = self.instrument(id)? else { return Ok(Vec::new()) };
         self.with(|c| {
-            let mut out = Vec::new();
-            let mut next = row.former_head;
-            while let Some(from) = next {
-                let rec = c
-                    .query_row(
-                        "SELECT holder, until_sequence, previous_from, recorded_at FROM former_holders WHERE \
-                         instrument = ?1 AND from_sequence = ?2",
-                        params![id.as_bytes(), from],
-                        |r| {
-                            Ok((
-                                r.get::<_, Vec<u8>>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, Option<i64>>(2)?,
-                                r.get::<_, i64>(3)?,
-                            ))
-                        },
-                    )
-                    .map_err(backend)?;
-                let record = FormerHolder {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT holder, from_sequence, until_sequence, previous_from, recorded_at FROM former_holders \
+                     WHERE instrument = ?1 ORDER BY from_sequence DESC",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![id.as_bytes()], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
+                .map_err(backend)?;
+            rows.map(|rec| {
+                let rec = rec.map_err(backend)?;
+                Ok(FormerHolder {
                     instrument: *id,
                     holder: key_from(&rec.0)?,
-                    from_sequence: from,
-                    until_sequence: to_u32(rec.1)?,
-                    previous_from: rec.2.map(to_u32).transpose()?,
-                    recorded_at: to_u64(rec.3)?,
-                };
-                next = record.previous_from;
-                out.push(record);
-            }
-            Ok(out)
+                    from_sequence: to_u32(rec.1)?,
+                    until_sequence: to_u32(rec.2)?,
+                    previous_from: rec.3.map(to_u32).transpose()?,
+                    recorded_at: to_u64(rec.4)?,
+                })
+            })
+            .collect()
         })
     }
 
