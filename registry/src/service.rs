@@ -120,6 +120,10 @@ fn link_records(instrument: &Instrument) -> Vec<LinkRecord> {
 pub const INGEST_BATCH: usize = 1000;
 
 /// Chains verified and ready for their store transaction.
+/// What is stored of each chain of a batch, and the row it was read from
+/// ([`Registry::stored_prefixes`]).
+type StoredOf = (Vec<VerifiedPrefix>, Vec<Option<SeenRow>>);
+
 struct VerifiedChains {
     now: u64,
     /// Per chain: its result when it was refused before the store.
@@ -443,13 +447,22 @@ impl Registry {
     /// (its signatures are not checked again), and the checks made before
     /// the store transaction. Changes nothing.
     fn verify_chains(&self, chains: &[Instrument]) -> Result<VerifiedChains, ApiError> {
+        let stored = self.stored_prefixes(chains)?;
+        self.verify_against(chains, stored)
+    }
+
+    /// [`Registry::verify_chains`] from what was read of the chains before
+    /// ([`Registry::stored_prefixes`]). The read may be older than the
+    /// store: a stored part it lacks is only verified again, and a row
+    /// written since is decided again under its lock (`apply_chains`).
+    fn verify_against(&self, chains: &[Instrument], stored: StoredOf) -> Result<VerifiedChains, ApiError> {
         let now = self.now();
         let trust = self.trust_list()?;
         // The registry judges denial and status from its own list, so the
         // chains themselves are checked without the deny list.
         let empty = DenyList::empty();
         let verifier = Verifier::new(&trust, &empty);
-        let (known, mut seen) = self.stored_prefixes(chains)?;
+        let (known, mut seen) = stored;
         let mut results: Vec<Option<Result<Registered, ApiError>>> = Vec::with_capacity(chains.len());
         let mut updates = Vec::new();
         let mut pending = Vec::new();
@@ -477,7 +490,7 @@ impl Registry {
     /// bytes, a link by its digest, which covers body and signature, and
     /// under the same signing key). See `docs/registry.md`. Beside each, the
     /// row the read saw, if the store returned it ([`ChainUpdate::seen`]).
-    fn stored_prefixes(&self, chains: &[Instrument]) -> Result<(Vec<VerifiedPrefix>, Vec<Option<SeenRow>>), ApiError> {
+    fn stored_prefixes(&self, chains: &[Instrument]) -> Result<StoredOf, ApiError> {
         let wanted: Vec<(InstrumentId, u32, u32)> = chains
             .iter()
             .map(|c| {
@@ -855,9 +868,26 @@ impl Registry {
                     })
                 })
                 .collect();
+            // What is stored of the next batch is read on a thread of its
+            // own while this one is verified, so verification never waits
+            // on the database. The read may come before the batches ahead
+            // of it are stored, as it already could when they were still
+            // queued for the writers (see `verify_against`).
+            let (to_verify, read) = std::sync::mpsc::sync_channel::<(&[Instrument], Result<StoredOf, ApiError>)>(1);
+            scope.spawn(move || {
+                for batch in chains.chunks(INGEST_BATCH) {
+                    let stored = self.stored_prefixes(batch);
+                    let failed = stored.is_err();
+                    if to_verify.send((batch, stored)).is_err() || failed {
+                        break;
+                    }
+                }
+            });
             let mut failed = None;
-            for batch in chains.chunks(INGEST_BATCH) {
-                match self.verify_chains(batch) {
+            // Ends when the reader is done or failed; breaking out of it
+            // drops the receiver, which stops the reader.
+            for (batch, stored) in read {
+                match stored.and_then(|stored| self.verify_against(batch, stored)) {
                     Ok(v) => {
                         let keys = v.updates.iter().map(|u| u.instrument).collect();
                         // A closed queue: a writer stopped on an error,
