@@ -119,11 +119,11 @@ fn link_records(instrument: &Instrument) -> Vec<LinkRecord> {
 /// Chains per store transaction in [`Registry::ingest`].
 pub const INGEST_BATCH: usize = 1000;
 
-/// Chains verified and ready for their store transaction.
 /// What is stored of each chain of a batch, and the row it was read from
 /// ([`Registry::stored_prefixes`]).
 type StoredOf = (Vec<VerifiedPrefix>, Vec<Option<SeenRow>>);
 
+/// Chains verified and ready for their store transaction.
 struct VerifiedChains {
     now: u64,
     /// Per chain: its result when it was refused before the store.
