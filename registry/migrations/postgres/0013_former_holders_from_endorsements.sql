@@ -57,6 +57,11 @@ SELECT instrument,
        registered_at AS recorded_at
 FROM endorsements;
 
+-- `instruments.former_head` named the newest former-holder record for the
+-- table's chain to be walked; the view is read by instrument, and the
+-- column would only be written on every registration and read by nothing.
+ALTER TABLE instruments DROP COLUMN former_head;
+
 -- Only endorsements are checked now: the former-holder branch is gone.
 CREATE OR REPLACE FUNCTION check_references() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$

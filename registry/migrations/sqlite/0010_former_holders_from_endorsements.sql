@@ -34,3 +34,8 @@ SELECT instrument,
        CASE WHEN sequence > 1 THEN sequence - 2 END AS previous_from,
        registered_at AS recorded_at
 FROM endorsements;
+
+-- `instruments.former_head` named the newest former-holder record for the
+-- table's chain to be walked; the view is read by instrument, and the
+-- column would only be written on every registration and read by nothing.
+ALTER TABLE instruments DROP COLUMN former_head;

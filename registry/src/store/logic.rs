@@ -139,7 +139,6 @@ fn apply_chain(tx: &mut impl ChainTx, update: &ChainUpdate, now: Timestamp) -> S
         }
         // The signer is now a former holder: the record is the link itself
         // (`former_holders`, a view over the endorsements).
-        row.former_head = Some(row.holder_since);
         row.holder = link.new_holder;
         row.holder_since = link.sequence;
         row.sequence = link.sequence;

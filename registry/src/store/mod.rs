@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! instruments (registered-ticket list)
-//!  id ─ holder, holder_since, sequence, tip, former_head
+//!  id ─ holder, holder_since, sequence, tip
 //!   │
 //!   └─▶ endorsements PRIMARY KEY (instrument, sequence): signer, new_holder, …
 //!         │
@@ -118,9 +118,6 @@ pub struct InstrumentRow {
     pub status: Status,
     /// Uses left.
     pub uses_left: u16,
-    /// `from_sequence` of the newest former-holder record, if any (the
-    /// sequence before the registered tip's, once it has one).
-    pub former_head: Option<u32>,
     /// A note's value.
     pub value: Option<Amount>,
     /// The account that bought or received it from the registry, if known.
@@ -865,7 +862,6 @@ impl InstrumentRow {
             tip: instrument.genesis.digest(),
             status: Status::Active,
             uses_left: g.attributes.uses(),
-            former_head: None,
             value: g.attributes.amount().cloned(),
             account,
             updated_at: now,

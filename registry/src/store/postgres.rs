@@ -368,7 +368,7 @@ impl PgTx<'_> {
 }
 
 const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
-                                  former_head, currency, value_minor, account, updated_at";
+                                  currency, value_minor, account, updated_at";
 
 /// The version of a row, for [`SeenRow`]: the id of the transaction that
 /// wrote it, which every write of the row changes. (Freezing may change it
@@ -377,7 +377,7 @@ const ROW_VERSION: &str = "xmin::text::bigint";
 
 /// A row selected as `{INSTRUMENT_COLUMNS}, {ROW_VERSION}`.
 fn seen_from(r: &Row) -> Result<SeenRow, Failure> {
-    Ok(SeenRow { row: instrument_from(r)?, version: to_u64(r.try_get(15)?)? })
+    Ok(SeenRow { row: instrument_from(r)?, version: to_u64(r.try_get(14)?)? })
 }
 
 fn instrument_from(r: &Row) -> Result<InstrumentRow, Failure> {
@@ -388,10 +388,9 @@ fn instrument_from(r: &Row) -> Result<InstrumentRow, Failure> {
     let tip: Vec<u8> = r.try_get(7)?;
     let status: String = r.try_get(8)?;
     let uses_left: i64 = r.try_get(9)?;
-    let former_head: Option<i64> = r.try_get(10)?;
-    let currency: Option<String> = r.try_get(11)?;
-    let value_minor: Option<i64> = r.try_get(12)?;
-    let account: Option<Vec<u8>> = r.try_get(13)?;
+    let currency: Option<String> = r.try_get(10)?;
+    let value_minor: Option<i64> = r.try_get(11)?;
+    let account: Option<Vec<u8>> = r.try_get(12)?;
     Ok(InstrumentRow {
         id: id_from(&id)?,
         kind: kind_from(&kind)?,
@@ -403,13 +402,12 @@ fn instrument_from(r: &Row) -> Result<InstrumentRow, Failure> {
         tip: digest_from(&tip)?,
         status: status_from(&status)?,
         uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
-        former_head: former_head.map(to_u32).transpose()?,
         value: match (currency, value_minor) {
             (Some(c), Some(v)) => Some(Amount { currency: c, minor: to_u64(v)? }),
             _ => None,
         },
         account: account.as_deref().map(key_from).transpose()?,
-        updated_at: to_u64(r.try_get(14)?)?,
+        updated_at: to_u64(r.try_get(13)?)?,
     })
 }
 
@@ -434,7 +432,7 @@ fn insert_instrument_in(tx: &mut Transaction<'_>, row: &InstrumentRow) -> Result
     let n = tx.execute(
         &format!(
             "INSERT INTO instruments ({INSTRUMENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $14, $15) ON CONFLICT (id) DO NOTHING"
+             $13, $14) ON CONFLICT (id) DO NOTHING"
         ),
         &[
             &row.id.as_bytes().as_slice(),
@@ -447,7 +445,6 @@ fn insert_instrument_in(tx: &mut Transaction<'_>, row: &InstrumentRow) -> Result
             &row.tip.as_bytes().as_slice(),
             &status_str(row.status),
             &i64::from(row.uses_left),
-            &row.former_head.map(i64::from),
             &row.value.as_ref().map(|a| a.currency.clone()),
             &row.value.as_ref().map(|a| to_i64(a.minor)).transpose()?,
             &row.account.as_ref().map(|k| k.as_bytes().to_vec()),
@@ -577,7 +574,7 @@ impl ChainTx for Shared<'_, '_> {
         self.run(|tx| {
             tx.execute(
                 "UPDATE instruments SET holder = $2, holder_since = $3, sequence = $4, tip = $5, status = $6, \
-                 uses_left = $7, former_head = $8, updated_at = $9 WHERE id = $1",
+                 uses_left = $7, updated_at = $8 WHERE id = $1",
                 &[
                     &row.id.as_bytes().as_slice(),
                     &row.holder.as_bytes().as_slice(),
@@ -586,7 +583,6 @@ impl ChainTx for Shared<'_, '_> {
                     &row.tip.as_bytes().as_slice(),
                     &status_str(row.status),
                     &i64::from(row.uses_left),
-                    &row.former_head.map(i64::from),
                     &to_i64(row.updated_at)?,
                 ],
             )?;
@@ -671,7 +667,6 @@ impl logic::BulkChainTx for Shared<'_, '_> {
         let tips: Vec<&[u8]> = rows().map(|r| r.tip.as_bytes().as_slice()).collect();
         let statuses: Vec<&str> = rows().map(|r| status_str(r.status)).collect();
         let uses: Vec<i64> = rows().map(|r| i64::from(r.uses_left)).collect();
-        let heads: Vec<Option<i64>> = rows().map(|r| r.former_head.map(i64::from)).collect();
         let updated: Vec<i64> = rows().map(|r| to_i64(r.updated_at)).collect::<StoreResult<_>>()?;
         let versions: Vec<i64> = seen.iter().map(|s| to_i64(s.version)).collect::<StoreResult<_>>()?;
         self.run(|tx| {
@@ -684,17 +679,16 @@ impl logic::BulkChainTx for Shared<'_, '_> {
             static UPDATE: LazyLock<String> = LazyLock::new(|| {
                 format!(
                     "UPDATE instruments i SET holder = u.holder, holder_since = u.holder_since, sequence = \
-                     u.sequence, tip = u.tip, status = u.status, uses_left = u.uses_left, former_head = \
-                     u.former_head, updated_at = u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], \
-                     $4::bigint[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) \
-                     AS u (id, holder, holder_since, sequence, tip, status, uses_left, former_head, updated_at, \
-                     version) WHERE i.id = ANY($1) AND i.id = u.id AND {ROW_VERSION} = u.version"
+                     u.sequence, tip = u.tip, status = u.status, uses_left = u.uses_left, updated_at = \
+                     u.updated_at FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bytea[], \
+                     $6::text[], $7::bigint[], $8::bigint[], $9::bigint[]) AS u (id, holder, holder_since, sequence, \
+                     tip, status, uses_left, updated_at, version) WHERE i.id = ANY($1) AND i.id = u.id AND {ROW_VERSION} = u.version"
                 )
             });
             let statement = tx.prepared(&UPDATE)?;
             let written = tx.execute(
                 &statement,
-                &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &heads, &updated, &versions],
+                &[&ids, &holders, &since, &sequences, &tips, &statuses, &uses, &updated, &versions],
             )?;
             Ok(usize::try_from(written).unwrap_or(usize::MAX))
         })

@@ -224,7 +224,7 @@ struct SqliteTx<'c> {
 }
 
 const INSTRUMENT_COLUMNS: &str = "id, kind, issuer, genesis, holder, holder_since, sequence, tip, status, uses_left, \
-                                  former_head, currency, value_minor, account, updated_at";
+                                  currency, value_minor, account, updated_at";
 
 fn instrument_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<InstrumentRow>> {
     let id: Vec<u8> = r.get(0)?;
@@ -237,11 +237,10 @@ fn instrument_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<InstrumentRow>> 
     let tip: Vec<u8> = r.get(7)?;
     let status: String = r.get(8)?;
     let uses_left: i64 = r.get(9)?;
-    let former_head: Option<i64> = r.get(10)?;
-    let currency: Option<String> = r.get(11)?;
-    let value_minor: Option<i64> = r.get(12)?;
-    let account: Option<Vec<u8>> = r.get(13)?;
-    let updated_at: i64 = r.get(14)?;
+    let currency: Option<String> = r.get(10)?;
+    let value_minor: Option<i64> = r.get(11)?;
+    let account: Option<Vec<u8>> = r.get(12)?;
+    let updated_at: i64 = r.get(13)?;
     Ok((|| {
         Ok(InstrumentRow {
             id: id_from(&id)?,
@@ -254,7 +253,6 @@ fn instrument_from(r: &Row<'_>) -> rusqlite::Result<StoreResult<InstrumentRow>> 
             tip: digest_from(&tip)?,
             status: status_from(&status)?,
             uses_left: u16::try_from(uses_left).map_err(|_| StoreError::Corrupt("uses left".into()))?,
-            former_head: former_head.map(to_u32).transpose()?,
             value: match (currency, value_minor) {
                 (Some(c), Some(v)) => Some(Amount { currency: c, minor: to_u64(v)? }),
                 _ => None,
@@ -291,7 +289,7 @@ fn insert_instrument_in(conn: &Connection, row: &InstrumentRow) -> StoreResult<b
         .execute(
             &format!(
                 "INSERT INTO instruments ({INSTRUMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, ?13, ?14, ?15) ON CONFLICT (id) DO NOTHING"
+                 ?12, ?13, ?14) ON CONFLICT (id) DO NOTHING"
             ),
             params![
                 row.id.as_bytes(),
@@ -304,7 +302,6 @@ fn insert_instrument_in(conn: &Connection, row: &InstrumentRow) -> StoreResult<b
                 row.tip.as_bytes(),
                 status_str(row.status),
                 row.uses_left,
-                row.former_head,
                 row.value.as_ref().map(|a| a.currency.clone()),
                 row.value.as_ref().map(|a| to_i64(a.minor)).transpose()?,
                 row.account.as_ref().map(|k| k.as_bytes().to_vec()),
@@ -448,7 +445,7 @@ impl ChainTx for SqliteTx<'_> {
         self.tx
             .prepare_cached(
                 "UPDATE instruments SET holder = ?2, holder_since = ?3, sequence = ?4, tip = ?5, status = ?6, \
-                 uses_left = ?7, former_head = ?8, updated_at = ?9 WHERE id = ?1",
+                 uses_left = ?7, updated_at = ?8 WHERE id = ?1",
             )
             .map_err(backend)?
             .execute(params![
@@ -459,7 +456,6 @@ impl ChainTx for SqliteTx<'_> {
                 row.tip.as_bytes(),
                 status_str(row.status),
                 row.uses_left,
-                row.former_head,
                 to_i64(row.updated_at)?
             ])
             .map_err(backend)?;
