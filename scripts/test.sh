@@ -73,6 +73,14 @@ while read -r p f; do
   passed=$((passed + p)); failed=$((failed + f))
 done < <(cat "$log_dir"/*.log 2>/dev/null | sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p; s/^tessera-tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
 
+# A failed section's last lines again, next to the totals: CI shows only the
+# tail of a run, and a section that stops early says why only there.
+for name in "${failed_sections[@]}"; do
+  echo
+  echo "---- section $name failed; its last lines (backtrace frames left out):"
+  grep -v -E '^ +([0-9]+: |at )' "$log_dir/$name.log" | tail -n 30
+done
+
 echo
 echo "sections passed: ${passed_sections[*]:-none}"
 echo "sections failed: ${failed_sections[*]:-none}"

@@ -17,17 +17,29 @@ pub enum NfcError {
     Libnfc(#[from] nfc1::Error),
 }
 
-/// An open NFC reader in initiator mode.
+/// An NFC reader in initiator mode.
+///
+/// The device handle is reopened when it goes stale. A PC/SC reader's
+/// handle is bound to the card that was present when it was opened: once
+/// that phone leaves, every call on it fails with an I/O error until the
+/// reader is opened again, which is what a gate needs before the next phone.
 pub struct NfcReader {
     // Dropped before the context it was opened from.
-    device: nfc1::Device,
-    _context: nfc1::Context,
+    device: Option<nfc1::Device>,
+    context: nfc1::Context,
+    // The connstring the reader was first opened with: reopening takes the
+    // same reader even when the caller named none.
+    connstring: String,
+    name: String,
     poll: Duration,
 }
 
 impl std::fmt::Debug for NfcReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NfcReader").field("connstring", &self.device.connstring()).finish_non_exhaustive()
+        f.debug_struct("NfcReader")
+            .field("connstring", &self.connstring)
+            .field("open", &self.device.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,12 +58,18 @@ impl NfcReader {
     /// Opens the reader named by `connstring` (or the first one found).
     pub fn open(connstring: Option<&str>) -> Result<Self, NfcError> {
         let mut context = nfc1::Context::new()?;
+        let device = Self::open_device(&mut context, connstring)?;
+        let (connstring, name) = (device.connstring().to_owned(), device.name().to_owned());
+        Ok(Self { device: Some(device), context, connstring, name, poll: Duration::from_millis(50) })
+    }
+
+    fn open_device(context: &mut nfc1::Context, connstring: Option<&str>) -> Result<nfc1::Device, NfcError> {
         let mut device = match connstring {
             Some(c) => context.open_with_connstring(c)?,
             None => context.open()?,
         };
         device.initiator_init()?;
-        Ok(Self { device, _context: context, poll: Duration::from_millis(50) })
+        Ok(device)
     }
 
     /// Opens the reader, retrying until `deadline`: a PC/SC reader is busy
@@ -70,24 +88,39 @@ impl NfcReader {
 
     /// The reader's name.
     pub fn name(&self) -> String {
-        self.device.name().to_owned()
+        self.name.clone()
     }
 
     /// The connstring it was opened with.
     pub fn connstring(&self) -> String {
-        self.device.connstring().to_owned()
+        self.connstring.clone()
     }
 
     /// Waits for an ISO 14443-A target (a phone in card emulation) until
     /// `deadline`, calling `idle` between polls (the mesh is served there).
     /// Returns whether one was selected.
+    ///
+    /// A reader that fails (a stale PC/SC handle, a USB reader unplugged)
+    /// is closed and opened again at the next poll, so the gate keeps
+    /// waiting for phones instead of stopping.
     pub fn wait_for_card(&mut self, deadline: Option<Instant>, idle: &mut dyn FnMut()) -> Result<bool, NfcError> {
         let modulation = Modulation { modulation_type: ModulationType::Iso14443a, baud_rate: BaudRate::Baud106 };
         loop {
-            match self.device.initiator_select_passive_target(&modulation) {
-                Ok(_) => return Ok(true),
-                Err(nfc1::Error::NoSuchDeviceFound | nfc1::Error::Timeout | nfc1::Error::DeviceNotSupported) => {}
-                Err(e) => return Err(e.into()),
+            if self.device.is_none() {
+                match Self::open_device(&mut self.context, Some(&self.connstring)) {
+                    Ok(device) => self.device = Some(device),
+                    Err(e) => tracing::debug!(error = %e, "reader not open yet; retrying"),
+                }
+            }
+            if let Some(device) = self.device.as_mut() {
+                match device.initiator_select_passive_target(&modulation) {
+                    Ok(_) => return Ok(true),
+                    Err(nfc1::Error::NoSuchDeviceFound | nfc1::Error::Timeout | nfc1::Error::DeviceNotSupported) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "reader failed; reopening it");
+                        self.device = None;
+                    }
+                }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
@@ -101,7 +134,11 @@ impl NfcReader {
     /// phone held still is not examined twice.
     pub fn wait_for_removal(&mut self, max: Duration) {
         let until = Instant::now() + max;
-        while Instant::now() < until && self.device.initiator_target_is_present_any().is_ok() {
+        while Instant::now() < until {
+            let Some(device) = self.device.as_mut() else { return };
+            if device.initiator_target_is_present_any().is_err() {
+                return;
+            }
             std::thread::sleep(self.poll);
         }
     }
@@ -109,7 +146,8 @@ impl NfcReader {
 
 impl Transceiver for NfcReader {
     fn transceive(&mut self, command: &[u8]) -> Result<Vec<u8>, String> {
-        self.device
+        let device = self.device.as_mut().ok_or("the reader is closed")?;
+        device
             .initiator_transceive_bytes(command, RX_LEN, Timeout::Duration(Duration::from_secs(2)))
             .map_err(|e| e.to_string())
     }
