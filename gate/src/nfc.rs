@@ -9,12 +9,24 @@ use std::time::{Duration, Instant};
 /// A response APDU is at most 256 bytes and a status word; libnfc wants room.
 const RX_LEN: usize = 264;
 
+/// How often the reader is polled for a phone.
+const POLL: Duration = Duration::from_millis(50);
+
 /// Why the reader failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NfcError {
     /// libnfc reported an error.
     #[error("libnfc: {0}")]
     Libnfc(#[from] nfc1::Error),
+    /// A PC/SC reader that pcscd does not list (PC/SC readers are listed
+    /// whether or not a card is in the field).
+    #[error("no reader {connstring}; libnfc sees {listed:?}")]
+    NotListed {
+        /// The connstring asked for.
+        connstring: String,
+        /// The connstrings libnfc lists.
+        listed: Vec<String>,
+    },
 }
 
 /// An NFC reader in initiator mode.
@@ -31,7 +43,6 @@ pub struct NfcReader {
     // same reader even when the caller named none.
     connstring: String,
     name: String,
-    poll: Duration,
 }
 
 impl std::fmt::Debug for NfcReader {
@@ -59,8 +70,12 @@ impl NfcReader {
     pub fn open(connstring: Option<&str>) -> Result<Self, NfcError> {
         let mut context = nfc1::Context::new()?;
         let device = Self::open_device(&mut context, connstring)?;
+        Ok(Self::opened(context, device))
+    }
+
+    fn opened(context: nfc1::Context, device: nfc1::Device) -> Self {
         let (connstring, name) = (device.connstring().to_owned(), device.name().to_owned());
-        Ok(Self { device: Some(device), context, connstring, name, poll: Duration::from_millis(50) })
+        Self { device: Some(device), context, connstring, name }
     }
 
     fn open_device(context: &mut nfc1::Context, connstring: Option<&str>) -> Result<nfc1::Device, NfcError> {
@@ -72,17 +87,31 @@ impl NfcReader {
         Ok(device)
     }
 
-    /// Opens the reader, retrying until `deadline`: a PC/SC reader is busy
-    /// for a moment while a card is being powered up, and USB readers come
-    /// and go.
-    pub fn open_until(connstring: Option<&str>, deadline: Option<Instant>) -> Result<Self, NfcError> {
-        loop {
-            match Self::open(connstring) {
-                Ok(reader) => return Ok(reader),
-                Err(e) if deadline.is_some_and(|d| Instant::now() >= d) => return Err(e),
-                Err(e) => tracing::debug!(error = %e, "reader not ready; retrying"),
+    /// The reader named by `connstring` (or the first one libnfc lists),
+    /// opened now if it can be and otherwise at the first poll of
+    /// [`wait_for_card`](Self::wait_for_card). A PC/SC reader opens only
+    /// with a card in its field, and a gate must be up, its screen showing
+    /// and its mesh caught up, before the first phone comes. A PC/SC reader
+    /// that pcscd does not list is an error at once.
+    pub fn open_when_ready(connstring: Option<&str>) -> Result<Self, NfcError> {
+        let mut context = nfc1::Context::new()?;
+        match Self::open_device(&mut context, connstring) {
+            Ok(device) => Ok(Self::opened(context, device)),
+            Err(e) => {
+                let listed = context.list_devices(16)?;
+                let connstring = match connstring {
+                    Some(c) => c.to_owned(),
+                    None => listed.first().cloned().ok_or(nfc1::Error::NoDeviceFound)?,
+                };
+                // Serial readers are not listed, and libnfc takes a PC/SC
+                // reader's index (`pcsc:0`) as well as its name.
+                let pcsc_name = connstring.strip_prefix("pcsc:").filter(|n| n.len() >= 5);
+                if pcsc_name.is_some() && !listed.contains(&connstring) {
+                    return Err(NfcError::NotListed { connstring, listed });
+                }
+                tracing::info!(%connstring, error = %e, "reader not open yet; opening it when a phone comes");
+                Ok(Self { device: None, context, name: connstring.clone(), connstring })
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -108,7 +137,10 @@ impl NfcReader {
         loop {
             if self.device.is_none() {
                 match Self::open_device(&mut self.context, Some(&self.connstring)) {
-                    Ok(device) => self.device = Some(device),
+                    Ok(device) => {
+                        self.name = device.name().to_owned();
+                        self.device = Some(device);
+                    }
                     Err(e) => tracing::debug!(error = %e, "reader not open yet; retrying"),
                 }
             }
@@ -126,7 +158,7 @@ impl NfcReader {
                 return Ok(false);
             }
             idle();
-            std::thread::sleep(self.poll);
+            std::thread::sleep(POLL);
         }
     }
 
@@ -139,7 +171,7 @@ impl NfcReader {
             if device.initiator_target_is_present_any().is_err() {
                 return;
             }
-            std::thread::sleep(self.poll);
+            std::thread::sleep(POLL);
         }
     }
 }

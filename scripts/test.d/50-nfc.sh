@@ -114,11 +114,15 @@ check "wallet's coupon log and counter match" "$(show coupon)" 'j["exam_counter"
 r=$(tap rogue valid --choose "$(id_of valid)"); check "uncertified gate refused by the wallet" "$r" 'j["reason"] == "gate-not-trusted-by-wallet" and j["status_word"] == "6982"'
 check "gate log holds every decision" "$("$bin/tessera-gate" --dir "$work/g" log --limit 100 | wc -l | python3 -c 'import sys; print(sys.stdin.read().strip())')" 'j == 8'
 
-# One gate run, phones one after another, as at a real entrance: the gate
-# reopens the reader for each new phone (a PC/SC handle is bound to the
-# card it was opened with and fails once that card has left).
+# One gate run, phones one after another, as at a real entrance. The gate is
+# up before the first phone (a PC/SC reader opens only with a card in the
+# field), and it reopens the reader for each new phone (a PC/SC handle is
+# bound to the card it was opened with and fails once that card has left).
 "$bin/tessera-gate" --dir "$work/g" run --connstring "$conn" --taps 3 --wait-secs 20 --json >"$work/run.out" 2>"$work/run.err" &
 gate_pid=$!
+for _ in $(seq 1 100); do grep -q '^gate ' "$work/run.out" && break; sleep 0.1; done
+r=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$(head -n 1 "$work/run.out")")
+check "the gate shows its screen before any phone comes" "$r" 'j.startswith("gate ") and "event final-2026" in j'
 n=0
 for w in forged expired revoked; do
   n=$((n + 1))
@@ -135,6 +139,13 @@ gate_rc=0; wait "$gate_pid" || gate_rc=$?; gate_pid=""
 r=$(grep '^{' "$work/run.out" | python3 -c 'import json,sys; print(json.dumps({"rc": int(sys.argv[1]), "reasons": [json.loads(l)["reason"] for l in sys.stdin]}))' "$gate_rc")
 check "one gate run serves phones one after another" "$r" 'j == {"rc": 0, "reasons": ["forged", "expired", "revoked"]}'
 [[ $gate_rc -eq 0 ]] || grep -v -E '^ +([0-9]+: |at )' "$work/run.err" >&2
+# A reader name pcscd does not list (a typo) is an error at once, not a wait.
+if "$bin/tessera-gate" --dir "$work/g" run --connstring "pcsc:No Such Reader 00 00" --taps 1 --wait-secs 20 >"$work/run.out" 2>&1; then
+  r='{"refused": false}'
+else
+  r=$(python3 -c 'import json,sys; print(json.dumps({"refused": True, "said": open(sys.argv[1]).read()}))' "$work/run.out")
+fi
+check "a reader pcscd does not list is refused" "$r" 'j["refused"] and "no reader pcsc:No Such Reader 00 00" in j["said"] and "no phone presented" not in j["said"]'
 
 # Phone to phone through the same stack: the giver's phone is the reader
 # (tessera-phone, nfc1 with the pcsc: connstring), the receiver's the card

@@ -306,10 +306,8 @@ fn main() -> anyhow::Result<()> {
             if gate.trust_list().is_none() {
                 bail!("no trust list installed: run `tessera-gate install-trust-list` first");
             }
-            let deadline = wait_secs.map(|s| Instant::now() + Duration::from_secs(s));
-            let mut reader =
-                NfcReader::open_until(connstring.as_deref(), deadline).context("opening the NFC reader")?;
-            tracing::info!(reader = %reader.name(), connstring = %reader.connstring(), "reader open");
+            let mut reader = NfcReader::open_when_ready(connstring.as_deref()).context("opening the NFC reader")?;
+            tracing::info!(reader = %reader.name(), connstring = %reader.connstring(), "reader ready");
             let p = gate.policy();
             writeln!(
                 out,

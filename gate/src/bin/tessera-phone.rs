@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let deadline = Instant::now() + Duration::from_secs(wait_secs);
-    let mut reader = NfcReader::open_until(connstring.as_deref(), Some(deadline)).context("opening the NFC reader")?;
+    let mut reader = NfcReader::open_when_ready(connstring.as_deref()).context("opening the NFC reader")?;
     if !reader.wait_for_card(Some(deadline), &mut || {})? {
         bail!("no phone presented within {wait_secs} s");
     }
