@@ -87,7 +87,8 @@ const ENDPOINTS: &[Endpoint] = &[
     (
         "post",
         "/money/redeem",
-        "Notes endorsed to the issuer key back to the balance (optionally paid out).",
+        "Notes endorsed to the issuer key back to the balance (optionally paid out). A retry after the first \
+         attempt committed answers the balance again.",
         true,
         Some("RedeemRequest"),
         "BalanceResponse",

@@ -32,7 +32,7 @@ use tessera_core::proof::UsedAfterTransferProof;
 use tessera_core::trust::TrustEntry;
 use tessera_core::verify::VerifiedPrefix;
 use tessera_core::{
-    Amount, Attributes, Clock, DenyList, Endorsement, EquivocationProof, ExchangeId, Instrument, InstrumentId,
+    Amount, Attributes, Clock, DenyList, Digest, Endorsement, EquivocationProof, ExchangeId, Instrument, InstrumentId,
     InstrumentState, Kind, LocalSigner, PublicKey, Role, Signed, Signer, Status, TrustList, VerifiedInstrument,
     Verifier, Wire,
 };
@@ -90,6 +90,18 @@ fn key_hex(s: &str, what: &str) -> Result<PublicKey, ApiError> {
 fn instrument_b64(s: &str) -> Result<Instrument, ApiError> {
     let bytes = wire::unb64(s).ok_or_else(|| ApiError::bad_request("bad_base64", "an instrument is not base64"))?;
     Ok(Instrument::from_bytes(&bytes)?)
+}
+
+/// The ledger reference of a redemption: a digest of its notes' ids,
+/// sorted, so a retried request (fresh nonce, same notes) finds it.
+fn redemption_reference(ids: impl Iterator<Item = InstrumentId>) -> String {
+    let mut ids: Vec<InstrumentId> = ids.collect();
+    ids.sort();
+    let mut bytes = b"redemption\0".to_vec();
+    for id in &ids {
+        bytes.extend_from_slice(id.as_bytes());
+    }
+    format!("redeem:{}", Digest::of(&bytes).to_hex())
 }
 
 fn check_count(n: usize, what: &str) -> Result<(), ApiError> {
@@ -1433,7 +1445,8 @@ impl Registry {
     }
 
     /// `POST /money/redeem`: notes endorsed to the issuer key credit the
-    /// account (and, with `payout`, leave the system).
+    /// account (and, with `payout`, leave the system). A retry whose first
+    /// attempt committed gets the account's balance again, not a refusal.
     pub fn redeem(
         &self,
         caller: &PublicKey,
@@ -1444,9 +1457,12 @@ impl Registry {
             return Err(ApiError::bad_request("no_notes", "give at least one note"));
         }
         let notes = self.received(caller, &req.notes, Some(Kind::Note))?;
+        // Keyed by the notes, not the request: a retry has a fresh nonce,
+        // and a note is redeemed at most once.
+        let redemption = redemption_reference(notes.iter().map(|(_, row)| row.id));
         let (currency, spend, total) = self.spend_list(&notes)?;
         let payout = if req.payout { total } else { 0 };
-        let balance = self.store.exchange_notes(
+        let exchanged = self.store.exchange_notes(
             &NoteExchange {
                 account: *caller,
                 currency: currency.clone(),
@@ -1455,16 +1471,28 @@ impl Registry {
                 issue: vec![],
                 payout,
                 paid_in: 0,
-                reference: format!("redeem:{reference}"),
+                reference: redemption.clone(),
                 notices: vec![],
             },
             self.now(),
-        )?;
+        );
+        let balance = match exchanged {
+            // Spent by this very redemption, committed before: a retry (or
+            // the same request through another registry process) whose
+            // answer is the balance, with nothing credited or paid twice.
+            Err(crate::store::StoreError::NoteNotSpendable(_))
+                if self.store.ledger_entry(&redemption)?.is_some_and(|e| e.account == *caller) =>
+            {
+                return Ok(wire::BalanceResponse { balance: self.store.balance(caller, &currency)?, currency });
+            }
+            other => other?,
+        };
+        // The provider gets the ledger reference: the same for a retry.
         if payout > 0
-            && let Err(e) = self.payments.pay_out(caller, &Amount::new(&currency, payout), reference)
+            && let Err(e) = self.payments.pay_out(caller, &Amount::new(&currency, payout), &redemption)
         {
             // The ledger holds the debit; the operator settles failed pay-outs from it.
-            tracing::error!(error = %e, reference, "pay-out failed after the ledger recorded it");
+            tracing::error!(error = %e, ledger = %redemption, request = reference, "pay-out failed after the ledger recorded it");
         }
         Ok(wire::BalanceResponse { currency, balance })
     }

@@ -844,6 +844,34 @@ fn a_request_retried_after_its_answer_was_lost_gets_the_same_answer() {
     assert_eq!(alice.balance().unwrap()[0].available, 2500, "the refund's notes arrive at the sync");
     assert_eq!(alice.instrument(&ticket).unwrap().holding, tessera_core::store::Holding::Gone);
 
+    // A redemption with pay-out, sent twice (fresh nonce, same notes): the
+    // account is credited and the money paid out once, and the retry gets
+    // the balance instead of a refusal.
+    let notes = alice.notes().unwrap();
+    assert_eq!(notes.len(), 2, "the refund's 2000 and 500");
+    let given_back = notes
+        .iter()
+        .map(|n| {
+            let back = alice
+                .endorse(&n.id, s.registry.issuer_key, ExchangeId::returned_by(&alice.account_key()), ExchangeId::NONE)
+                .unwrap();
+            wire::b64(&back.to_bytes())
+        })
+        .collect::<Vec<_>>();
+    let redeem = wire::RedeemRequest { notes: given_back, payout: true };
+    let first: wire::BalanceResponse = s.client.post("/money/redeem", &account, &redeem).unwrap();
+    let after_first = store.dump().unwrap();
+    let again: wire::BalanceResponse = s.client.post("/money/redeem", &account, &redeem).unwrap();
+    assert_eq!((again.currency.as_str(), again.balance), ("EUR", first.balance), "the same answer");
+    assert_eq!(store.dump().unwrap(), after_first, "the retry changed nothing");
+    let totals = store.money_totals("EUR").unwrap();
+    assert_eq!((totals.paid_out, totals.active_notes), (2500 + 2500, 0), "paid out once");
+    // The same notes in another request (one of them alone) are spent.
+    let one = wire::RedeemRequest { notes: redeem.notes[..1].to_vec(), payout: false };
+    let refused = s.client.post::<_, wire::BalanceResponse>("/money/redeem", &account, &one).unwrap_err();
+    assert!(refused.to_string().contains("note_not_spendable"), "{refused}");
+    assert_eq!(store.dump().unwrap(), after_first);
+
     // A gift left twice is left once.
     let ticket = WalletSession::new(&mut alice, s.client.clone()).buy("finals", "north", None).unwrap();
     let back = alice

@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use super::{
-    ChainOutcome, ChainUpdate, EquivocationRecord, InstrumentRow, LinkRecord, NoteExchange, NoteSpend, Notice, Party,
-    ProofRecord, RegistryStore, SaleRefund, SeenRow, StoreError,
+    ChainOutcome, ChainUpdate, EquivocationRecord, InstrumentRow, LedgerEntry, LinkRecord, NoteExchange, NoteSpend,
+    Notice, Party, ProofRecord, RegistryStore, SaleRefund, SeenRow, StoreError,
 };
 use tessera_core::authority::Issuer;
 use tessera_core::instrument::{NoteAttributes, TicketAttributes};
@@ -793,6 +793,11 @@ pub fn ledger_moves_value_exactly<S: RegistryStore>(store: S, _open: Opener<'_, 
     let t = store.money_totals("EUR").unwrap();
     assert_eq!((t.paid_in, t.paid_out, t.issued, t.redeemed, t.active_notes), (1000, 300, 1400, 700, 700));
     assert_eq!(store.instrument(&notes[1].id).unwrap().unwrap().status, Status::Refunded);
+    // Its ledger line, which a retried redemption looks up.
+    let line = LedgerEntry { account, currency: "EUR".into(), amount: 200 - 300 };
+    assert_eq!(store.ledger_entry("redeem-1").unwrap(), Some(line));
+    assert_eq!(store.ledger_entry("pay-1").unwrap().map(|l| l.amount), Some(1000));
+    assert_eq!(store.ledger_entry("redeem-2").unwrap(), None);
 }
 
 pub fn status_changes_are_conditional<S: RegistryStore>(store: S, _open: Opener<'_, S>) {

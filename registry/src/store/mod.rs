@@ -529,6 +529,17 @@ pub struct ModificationRow {
     pub created_at: Timestamp,
 }
 
+/// One line of the e-money ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The account it moved value for.
+    pub account: PublicKey,
+    /// Its currency.
+    pub currency: String,
+    /// What it added to the account's balance (negative: taken away).
+    pub amount: i64,
+}
+
 /// Money totals for one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MoneyTotals {
@@ -656,6 +667,9 @@ pub trait RegistryStore: Send + Sync + 'static {
     fn exchange_notes(&self, exchange: &NoteExchange, now: Timestamp) -> StoreResult<u64>;
     /// An account's balance.
     fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64>;
+    /// The ledger line recorded under `reference`, if any: how a retried
+    /// request finds that its first attempt committed.
+    fn ledger_entry(&self, reference: &str) -> StoreResult<Option<LedgerEntry>>;
     /// Totals for a currency.
     fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals>;
 

@@ -11,10 +11,10 @@
 use super::logic::{self, ChainTx, Tx};
 use super::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
-    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, SeenRow, Settlement, StoreError, StoreResult,
-    StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64,
-    to_u32, to_u64,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LedgerEntry, LinkRecord, ModificationRow, MoneyTotals,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, SeenRow, Settlement, StoreError,
+    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
+    status_str, to_i64, to_u32, to_u64,
 };
 use postgres::error::SqlState;
 use postgres::{Client, NoTls, Row, Statement, Transaction};
@@ -1168,6 +1168,18 @@ impl RegistryStore for PostgresRegistry {
                 .map(|r| r.try_get(0))
                 .transpose()?;
             Ok(to_u64(v.unwrap_or(0))?)
+        })
+    }
+
+    fn ledger_entry(&self, reference: &str) -> StoreResult<Option<LedgerEntry>> {
+        self.read(|c| {
+            let Some(r) =
+                c.query_opt("SELECT account, currency, amount FROM ledger WHERE reference = $1", &[&reference])?
+            else {
+                return Ok(None);
+            };
+            let account: &[u8] = r.try_get(0)?;
+            Ok(Some(LedgerEntry { account: key_from(account)?, currency: r.try_get(1)?, amount: r.try_get(2)? }))
         })
     }
 

@@ -5,10 +5,10 @@
 use super::logic::{self, ChainTx, Tx};
 use super::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
-    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
-    StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from, status_str, to_i64,
-    to_u32, to_u64,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LedgerEntry, LinkRecord, ModificationRow, MoneyTotals,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
+    StoreResult, StoredPrefix, digest_from, id_from, key_from, kind_from, replayed_bag, role_from, status_from,
+    status_str, to_i64, to_u32, to_u64,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -881,6 +881,21 @@ impl RegistryStore for SqliteRegistry {
 
     fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64> {
         self.with(|c| balance_in(c, account, currency))
+    }
+
+    fn ledger_entry(&self, reference: &str) -> StoreResult<Option<LedgerEntry>> {
+        self.with(|c| {
+            let row: Option<(Vec<u8>, String, i64)> = c
+                .query_row(
+                    "SELECT account, currency, amount FROM ledger WHERE reference = ?1",
+                    params![reference],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            row.map(|(account, currency, amount)| Ok(LedgerEntry { account: key_from(&account)?, currency, amount }))
+                .transpose()
+        })
     }
 
     fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals> {

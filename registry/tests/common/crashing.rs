@@ -20,9 +20,9 @@ use std::sync::{Arc, Mutex};
 use tessera_core::{Digest, ExchangeId, InstrumentId, PublicKey, Status, Timestamp};
 use tessera_registry::store::{
     BagSettled, ChainOutcome, ChainUpdate, DoubleSaleRecord, EquivocationOutcome, EventRow, ExaminationReport,
-    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LinkRecord, ModificationRow, MoneyTotals, NoteExchange,
-    Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError, StoreResult,
-    StoredPrefix,
+    ExaminationRow, FormerHolder, GiftRow, InstrumentRow, LedgerEntry, LinkRecord, ModificationRow, MoneyTotals,
+    NoteExchange, Notice, Party, ProofKind, ProofRecord, RegistryStore, SaleRefund, Settlement, StoreError,
+    StoreResult, StoredPrefix,
 };
 
 /// When the injected crash strikes relative to the write.
@@ -222,6 +222,9 @@ impl RegistryStore for CrashingStore {
     }
     fn balance(&self, account: &PublicKey, currency: &str) -> StoreResult<u64> {
         self.read(|s| s.balance(account, currency))
+    }
+    fn ledger_entry(&self, reference: &str) -> StoreResult<Option<LedgerEntry>> {
+        self.read(|s| s.ledger_entry(reference))
     }
     fn money_totals(&self, currency: &str) -> StoreResult<MoneyTotals> {
         self.read(|s| s.money_totals(currency))
