@@ -105,8 +105,8 @@ impl NfcReader {
                 };
                 // Serial readers are not listed, and libnfc takes a PC/SC
                 // reader's index (`pcsc:0`) as well as its name.
-                let pcsc_name = connstring.strip_prefix("pcsc:").filter(|n| n.len() >= 5);
-                if pcsc_name.is_some() && !listed.contains(&connstring) {
+                let pcsc_by_name = connstring.strip_prefix("pcsc:").is_some_and(|n| n.len() >= 5);
+                if pcsc_by_name && !listed.contains(&connstring) {
                     return Err(NfcError::NotListed { connstring, listed });
                 }
                 tracing::info!(%connstring, error = %e, "reader not open yet; opening it when a phone comes");
