@@ -66,18 +66,6 @@ pub fn list_readers() -> Result<Vec<String>, NfcError> {
 }
 
 impl NfcReader {
-    /// Opens the reader named by `connstring` (or the first one found).
-    pub fn open(connstring: Option<&str>) -> Result<Self, NfcError> {
-        let mut context = nfc1::Context::new()?;
-        let device = Self::open_device(&mut context, connstring)?;
-        Ok(Self::opened(context, device))
-    }
-
-    fn opened(context: nfc1::Context, device: nfc1::Device) -> Self {
-        let (connstring, name) = (device.connstring().to_owned(), device.name().to_owned());
-        Self { device: Some(device), context, connstring, name }
-    }
-
     fn open_device(context: &mut nfc1::Context, connstring: Option<&str>) -> Result<nfc1::Device, NfcError> {
         let mut device = match connstring {
             Some(c) => context.open_with_connstring(c)?,
@@ -96,7 +84,10 @@ impl NfcReader {
     pub fn open_when_ready(connstring: Option<&str>) -> Result<Self, NfcError> {
         let mut context = nfc1::Context::new()?;
         match Self::open_device(&mut context, connstring) {
-            Ok(device) => Ok(Self::opened(context, device)),
+            Ok(device) => {
+                let (connstring, name) = (device.connstring().to_owned(), device.name().to_owned());
+                Ok(Self { device: Some(device), context, connstring, name })
+            }
             Err(e) => {
                 let listed = context.list_devices(16)?;
                 let connstring = match connstring {
@@ -131,8 +122,8 @@ impl NfcReader {
     ///
     /// A reader that fails (a stale PC/SC handle, a USB reader unplugged)
     /// is closed and opened again at the next poll, so the gate keeps
-    /// waiting for phones instead of stopping.
-    pub fn wait_for_card(&mut self, deadline: Option<Instant>, idle: &mut dyn FnMut()) -> Result<bool, NfcError> {
+    /// waiting for phones instead of stopping: no error ends the wait.
+    pub fn wait_for_card(&mut self, deadline: Option<Instant>, idle: &mut dyn FnMut()) -> bool {
         let modulation = Modulation { modulation_type: ModulationType::Iso14443a, baud_rate: BaudRate::Baud106 };
         loop {
             if self.device.is_none() {
@@ -146,7 +137,7 @@ impl NfcReader {
             }
             if let Some(device) = self.device.as_mut() {
                 match device.initiator_select_passive_target(&modulation) {
-                    Ok(_) => return Ok(true),
+                    Ok(_) => return true,
                     Err(nfc1::Error::NoSuchDeviceFound | nfc1::Error::Timeout | nfc1::Error::DeviceNotSupported) => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "reader failed; reopening it");
@@ -155,7 +146,7 @@ impl NfcReader {
                 }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
+                return false;
             }
             idle();
             std::thread::sleep(POLL);
